@@ -167,3 +167,21 @@ export interface HypervisorDriver {
 export interface DriverOptions {
   logger: Logger;
 }
+
+/**
+ * Thrown by {@link Vm.snapshot} when the snapshot is complete and on disk but the guest could not
+ * be resumed afterwards. The snapshot is good and must be kept; the guest is left paused and the
+ * caller is responsible for retrying the resume.
+ */
+export class ResumeAfterSnapshotError extends Error {
+  constructor(
+    readonly manifest: SnapshotManifest,
+    options: { cause: unknown },
+  ) {
+    super(
+      `snapshot completed but the guest could not be resumed: ${String(options.cause)}`,
+      options,
+    );
+    this.name = 'ResumeAfterSnapshotError';
+  }
+}
