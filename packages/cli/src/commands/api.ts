@@ -1,0 +1,70 @@
+/**
+ * Commands that call the API through the SDK: `instances list`, `snapshots list`,
+ * `schedule get`. Each prints the JSON the server answered, or the error and exits 1.
+ */
+import { createClient, toVmkeepError, type VmkeepClient } from '@vmkeep/sdk';
+import type { Command } from 'commander';
+import type { CliIo } from '../io.js';
+
+interface ApiOptions {
+  url: string;
+  token?: string;
+}
+
+type Result = { data?: unknown; error?: unknown; response: Response };
+
+function clientFor(command: Command, io: CliIo): VmkeepClient {
+  const options = command.optsWithGlobals<ApiOptions>();
+  return createClient({
+    baseUrl: options.url,
+    ...(options.token ? { token: options.token } : {}),
+    ...(io.fetch ? { fetch: io.fetch } : {}),
+  });
+}
+
+/** Prints a result; a failed call sets the exit code and names the server's error code. */
+function print(io: CliIo, result: Result): void {
+  if (result.error !== undefined || !result.response.ok) {
+    const error = toVmkeepError(result.error, result.response);
+    io.stderr(`error: ${error.code}: ${error.message}\n`);
+    process.exitCode = 1;
+    return;
+  }
+  io.stdout(`${JSON.stringify(result.data, null, 2)}\n`);
+}
+
+export function registerApiCommands(program: Command, io: CliIo): void {
+  const instances = program.command('instances').description('instances');
+  instances
+    .command('list')
+    .description('list instances')
+    .option('--state <state>', 'only instances in this state')
+    .action(async (options: { state?: string }, command: Command) => {
+      const query = options.state ? { state: options.state as never } : {};
+      print(io, await clientFor(command, io).GET('/instances', { params: { query } }));
+    });
+
+  const snapshots = program.command('snapshots').description('snapshots');
+  snapshots
+    .command('list')
+    .description('list snapshots')
+    .option('--instance <id>', 'only snapshots of this instance id')
+    .action(async (options: { instance?: string }, command: Command) => {
+      const query = options.instance ? { source_instance_id: options.instance } : {};
+      print(io, await clientFor(command, io).GET('/snapshots', { params: { query } }));
+    });
+
+  const schedule = program.command('schedule').description('snapshot schedules');
+  schedule
+    .command('get <instance>')
+    .description("show an instance's snapshot schedule")
+    .action(async (instance: string, _options: unknown, command: Command) => {
+      const client = clientFor(command, io);
+      print(
+        io,
+        await client.GET('/instances/{id}/snapshot-schedule', {
+          params: { path: { id: instance } },
+        }),
+      );
+    });
+}
