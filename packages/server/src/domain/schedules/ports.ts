@@ -1,0 +1,63 @@
+/**
+ * What the schedule service and the scheduler need from the rest of the server. The
+ * instances/snapshots domain provides these; the server wires an adapter in. Kept minimal so
+ * schedules know nothing of drivers, payload files or HTTP.
+ */
+
+/** An instance as the schedule code sees it. */
+export interface InstanceSummary {
+  id: string;
+  name: string;
+  state: string;
+}
+
+/** Looks instances up by canonical id (the route has already resolved names and prefixes). */
+export interface InstancePort {
+  /** The instance, or undefined once it has been deleted. */
+  find(instanceId: string): InstanceSummary | undefined;
+}
+
+/** A snapshot as retention sees it. */
+export interface ScheduledSnapshot {
+  id: string;
+  name: string | null;
+  /** RFC 3339. */
+  created_at: string;
+  status: 'creating' | 'ready' | 'failed';
+  pinned: boolean;
+  /** Server-side provenance: set only on snapshots a schedule took; clients cannot write it. */
+  schedule: { instance_id: string } | null;
+}
+
+/** Server-side provenance written onto a scheduled snapshot. */
+export interface CaptureProvenance {
+  scheduleInstanceId: string;
+  scheduleRunId: string;
+}
+
+export interface SnapshotPort {
+  /**
+   * Takes the instance lock, picks the kind from the live state, writes provenance. Rejects
+   * with a DomainError: `invalid_state` for a state it cannot capture, `already_exists` when
+   * the name is taken on this instance. Gives up when `signal` aborts.
+   */
+  capture(
+    instanceId: string,
+    req: { name: string; tags: Record<string, string> },
+    opts: { provenance: CaptureProvenance; signal: AbortSignal },
+  ): Promise<{ id: string; created_at: string }>;
+
+  /** Snapshots whose provenance names `instanceId`'s schedule, in any status. */
+  listScheduled(instanceId: string): ScheduledSnapshot[];
+
+  /** Throws a DomainError with code 'not_found' when already gone. */
+  delete(snapshotId: string): Promise<void>;
+}
+
+/** The logging surface the scheduler uses; a pino logger satisfies it. */
+export interface SchedulerLogger {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
