@@ -1,0 +1,72 @@
+/**
+ * The snapshots' public face: what routes, the scheduler and retention call. Each method is one
+ * verb in its own file; this class binds them to the shared {@link DomainContext}.
+ */
+import type { InstanceRecord } from '../../store/instances-repo.js';
+import type { Page, PageRequest } from '../../store/list-query.js';
+import type { SnapshotRecord } from '../../store/snapshots-repo.js';
+import type { DomainContext } from '../instances/context.js';
+import type { VerbOptions } from '../instances/resolve.js';
+import { type CreateSnapshotInput, type CreateSnapshotOptions, createSnapshot } from './create.js';
+import { deleteSnapshot } from './delete.js';
+import { type ForkSnapshotInput, forkSnapshot } from './fork.js';
+import { listSnapshots, type SnapshotListQuery } from './list.js';
+import { requireSnapshot } from './lookup.js';
+import { type PatchSnapshotInput, patchSnapshot } from './patch.js';
+import { type RestoreSnapshotInput, restoreSnapshot } from './restore.js';
+import { type Snapshot, toSnapshot } from './view.js';
+
+/** Snapshots: create, read, list, delete, restore, fork, patch. */
+export class SnapshotService {
+  constructor(private readonly ctx: DomainContext) {}
+
+  /**
+   * Snapshots an instance (id, name or id prefix). Routes pass `{ lock: 'fail' }` so a busy
+   * instance is a 409 rather than a wait; the scheduler passes its provenance.
+   */
+  create(
+    instanceRef: string,
+    input: CreateSnapshotInput = {},
+    opts?: CreateSnapshotOptions,
+  ): Promise<SnapshotRecord> {
+    return createSnapshot(this.ctx, instanceRef, input, opts);
+  }
+
+  get(snapshotId: string): SnapshotRecord {
+    return requireSnapshot(this.ctx, snapshotId);
+  }
+
+  list(query?: SnapshotListQuery, page?: PageRequest): Page<SnapshotRecord> {
+    return listSnapshots(this.ctx, query, page);
+  }
+
+  /** Snapshots this instance's schedule took, any status, newest first (retention's input). */
+  listScheduled(instanceId: string): SnapshotRecord[] {
+    return this.ctx.repos.snapshots.listScheduled(instanceId);
+  }
+
+  delete(snapshotId: string): Promise<void> {
+    return deleteSnapshot(this.ctx, snapshotId);
+  }
+
+  restore(
+    instanceRef: string,
+    snapshotId: string,
+    input?: RestoreSnapshotInput,
+    opts?: VerbOptions,
+  ): Promise<InstanceRecord> {
+    return restoreSnapshot(this.ctx, instanceRef, snapshotId, input, opts);
+  }
+
+  fork(snapshotId: string, input: ForkSnapshotInput): Promise<InstanceRecord> {
+    return forkSnapshot(this.ctx, snapshotId, input);
+  }
+
+  patch(snapshotId: string, input: PatchSnapshotInput): Promise<SnapshotRecord> {
+    return patchSnapshot(this.ctx, snapshotId, input);
+  }
+
+  view(record: SnapshotRecord): Snapshot {
+    return toSnapshot(record);
+  }
+}
