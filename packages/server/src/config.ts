@@ -33,6 +33,18 @@ export interface ServerConfig {
   jwtSecret: string | undefined;
   /** `VMKEEP_LOG_LEVEL`, default `info`. */
   logLevel: LogLevel;
+  /**
+   * `VMKEEP_ON_EXIT`, default `keep`: what happens to running guests when the server stops.
+   * `keep` leaves them running (the next start re-attaches them); `shutdown` powers them off.
+   */
+  onExit: 'keep' | 'shutdown';
+  /** `VMKEEP_CAPTURE_TIMEOUT`, default `10m`: a scheduled capture still running is abandoned. */
+  captureTimeoutMs: number;
+  /**
+   * `VMKEEP_SCHEDULE_JITTER`, default on: a new cadence is offset by a deterministic
+   * per-instance jitter (as hypeman) so schedules created together do not fire together.
+   */
+  scheduleJitter: boolean;
 }
 
 /** Thrown for an environment variable with a value the server cannot use. */
@@ -81,6 +93,25 @@ function minInterval(env: NodeJS.ProcessEnv): { text: string; ms: number } {
   return { text: formatDuration(ns), ms: durationToMs(ns) };
 }
 
+function onExit(env: NodeJS.ProcessEnv): 'keep' | 'shutdown' {
+  const raw = env.VMKEEP_ON_EXIT || 'keep';
+  if (raw !== 'keep' && raw !== 'shutdown') {
+    throw new ConfigError('VMKEEP_ON_EXIT', raw, 'keep or shutdown');
+  }
+  return raw;
+}
+
+function durationMs(env: NodeJS.ProcessEnv, name: string, fallback: string): number {
+  const raw = env[name] || fallback;
+  try {
+    const ns = parseDuration(raw);
+    if (ns > 0n) return durationToMs(ns);
+  } catch {
+    // Reported below with the variable's name.
+  }
+  throw new ConfigError(name, raw, 'a positive Go duration such as 90s or 10m');
+}
+
 /** Reads the configuration from `env` (default `process.env`). */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
   const logLevel = (env.VMKEEP_LOG_LEVEL || 'info') as LogLevel;
@@ -101,5 +132,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     maxConcurrentCaptures: integer(env, 'VMKEEP_MAX_CONCURRENT_CAPTURES', 2, 1, 64),
     jwtSecret: env.JWT_SECRET || undefined,
     logLevel,
+    onExit: onExit(env),
+    captureTimeoutMs: durationMs(env, 'VMKEEP_CAPTURE_TIMEOUT', '10m'),
+    scheduleJitter: env.VMKEEP_SCHEDULE_JITTER === undefined || flag(env, 'VMKEEP_SCHEDULE_JITTER'),
   };
 }

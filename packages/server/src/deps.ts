@@ -7,6 +7,7 @@ import type { Schemas } from '@vmkeep/api';
 import type { Logger } from 'pino';
 import type { ServerConfig } from './config.js';
 import type { Clock } from './domain/clock.js';
+import type { Services } from './services.js';
 
 export interface ServerDeps {
   config: ServerConfig;
@@ -17,4 +18,6 @@ export interface ServerDeps {
   jwtSecret: Uint8Array;
   /** Each hypervisor's probe result for `GET /capabilities` (drivers cache their probes). */
   capabilities: () => Promise<Schemas['HypervisorCapability'][]>;
+  /** The domain: images, instances, snapshots, schedules and the scheduler. */
+  services: Services;
 }
