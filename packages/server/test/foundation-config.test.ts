@@ -17,6 +17,9 @@ describe('server configuration from the environment', () => {
       maxConcurrentCaptures: 2,
       jwtSecret: undefined,
       logLevel: 'info',
+      onExit: 'keep',
+      captureTimeoutMs: 600_000,
+      scheduleJitter: true,
     });
   });
 
@@ -31,6 +34,9 @@ describe('server configuration from the environment', () => {
       VMKEEP_MAX_CONCURRENT_CAPTURES: '4',
       JWT_SECRET: 's',
       VMKEEP_LOG_LEVEL: 'debug',
+      VMKEEP_ON_EXIT: 'shutdown',
+      VMKEEP_CAPTURE_TIMEOUT: '90s',
+      VMKEEP_SCHEDULE_JITTER: '0',
     });
     expect(config).toMatchObject({
       dataDir: '/tmp/d',
@@ -38,6 +44,9 @@ describe('server configuration from the environment', () => {
       host: '0.0.0.0',
       port: 0,
       minScheduleInterval: '1m30s',
+      onExit: 'shutdown',
+      captureTimeoutMs: 90_000,
+      scheduleJitter: false,
       minScheduleIntervalMs: 90_000,
       mockHypervisor: true,
       maxConcurrentCaptures: 4,
@@ -55,6 +64,10 @@ describe('server configuration from the environment', () => {
     ['VMKEEP_MAX_CONCURRENT_CAPTURES', '0'],
     ['VMKEEP_MOCK_HYPERVISOR', 'maybe'],
     ['VMKEEP_LOG_LEVEL', 'loud'],
+    ['VMKEEP_ON_EXIT', 'pause'],
+    ['VMKEEP_CAPTURE_TIMEOUT', '0s'],
+    ['VMKEEP_CAPTURE_TIMEOUT', '7d'],
+    ['VMKEEP_SCHEDULE_JITTER', 'sometimes'],
   ])('rejects %s=%s naming the variable', (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(new RegExp(`^${name}=`));
