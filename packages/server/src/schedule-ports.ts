@@ -16,7 +16,12 @@ export function instancePort(instances: InstanceService): InstancePort {
         const record = instances.get(instanceId);
         // A prefix or name that happens to match another instance is not this instance.
         if (record.id !== instanceId) return undefined;
-        return { id: record.id, name: record.name, state: record.state };
+        return {
+          id: record.id,
+          name: record.name,
+          state: record.state,
+          stateError: record.stateError,
+        };
       } catch (error) {
         if (error instanceof NotFoundError) return undefined;
         throw error;

@@ -9,6 +9,11 @@ export interface InstanceSummary {
   id: string;
   name: string;
   state: string;
+  /**
+   * Why the instance is not as it should be, e.g. a guest left paused because its resume
+   * failed after a snapshot (BB-26 B); null or absent when all is well.
+   */
+  stateError?: string | null;
 }
 
 /** Looks instances up by canonical id (the route has already resolved names and prefixes). */

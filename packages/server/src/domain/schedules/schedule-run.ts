@@ -125,8 +125,14 @@ async function claimAndRun(ctx: RunContext, instanceId: string, release: () => v
   const pruned = await prune(ctx, schedule, runId, runTime, { protect: snapshotId });
   ctx.checkpoint('after_retention_before_finish');
 
-  // 7. Finish. A failed delete does not undo the capture: the run succeeded with an error.
-  const error = pruned.errors.length > 0 ? `retention: ${pruned.errors.join('; ')}` : null;
+  // 7. Finish. A failed delete does not undo the capture: the run succeeded with an error. So
+  //    does a guest left paused because its resume failed after a complete capture (BB-26 B):
+  //    the snapshot is good, but the user must learn that the guest is not running.
+  const problems = [
+    ...stuckGuest(ctx, instanceId),
+    ...(pruned.errors.length > 0 ? [`retention: ${pruned.errors.join('; ')}`] : []),
+  ];
+  const error = problems.length > 0 ? problems.join('; ') : null;
   store.finishRun(schedule.scheduleId, runId, {
     status: 'succeeded',
     nowMs: clock.now(),
@@ -255,6 +261,16 @@ async function pruneDeletedInstance(
     ctx.logger.info({ ...base, remaining }, `schedule removed: ${reason}`);
     events.emit('schedule-removed', { ...base, reason });
   }
+}
+
+/**
+ * The problem of a guest left paused with a state error. It arose during this run: a capture
+ * first retries a pending resume, and fails instead of capturing if that fails again.
+ */
+function stuckGuest(ctx: RunContext, instanceId: string): string[] {
+  const after = ctx.instances.find(instanceId);
+  if (after?.state !== 'Paused' || !after.stateError) return [];
+  return [`snapshot taken, but ${after.stateError}`];
 }
 
 /** Why a stored schedule cannot run, if it cannot. */
