@@ -57,15 +57,25 @@ async function retryLoop(ctx: DomainContext, instanceId: string): Promise<void> 
     } catch {
       return; // shutting down; reconcile re-arms the retry on the next start
     }
-    const done = await ctx.locks.run(
-      instanceKey(instanceId),
-      async () => {
-        const instance = ctx.repos.instances.get(instanceId);
-        if (!instance || !ctx.runtime.pendingResume.has(instanceId)) return true;
-        return (await tryResume(ctx, instance)) !== undefined;
-      },
-      { operation: 'resume retry' },
-    );
+    let done: boolean;
+    try {
+      done = await ctx.locks.run(
+        instanceKey(instanceId),
+        async () => {
+          // The server may have begun shutting down (and closing the db) while we waited.
+          if (ctx.closing.aborted) return true;
+          const instance = ctx.repos.instances.get(instanceId);
+          if (!instance || !ctx.runtime.pendingResume.has(instanceId)) return true;
+          return (await tryResume(ctx, instance)) !== undefined;
+        },
+        { operation: 'resume retry' },
+      );
+    } catch (err) {
+      if (ctx.closing.aborted) return;
+      // Not the resume itself (tryResume records that) but the record around it: keep trying.
+      ctx.logger.error({ instanceId, err }, 'resume retry could not run');
+      done = false;
+    }
     if (done) return;
     delayMs = Math.min(delayMs * 2, resumeRetryMaxMs);
   }
