@@ -4,8 +4,12 @@
  *
  * 1. authentication (bearer JWT) unless the operation is open,
  * 2. the body size limit,
- * 3. validation of path, query, headers and body against the spec,
- * 4. the handler, whose result is rendered as the spec declares for its status.
+ * 3. validation of the path parameters against the spec,
+ * 4. resolution of the instance `{id}` names on `/instances/{id}/...` (404, 409 `ambiguous`),
+ *    before anything else about the request is judged: a request for an instance that does
+ *    not exist is a 404 even with an invalid body (BB-33, and hypeman's resolver middleware),
+ * 5. validation of query, headers and body against the spec,
+ * 6. the handler, whose result is rendered as the spec declares for its status.
  *
  * Errors thrown anywhere end in the one error handler (`http-errors.ts`).
  */
@@ -15,6 +19,7 @@ import { type Context, Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { createAuthenticator } from './auth.js';
 import type { ServerDeps } from './deps.js';
+import { DomainError } from './domain/errors.js';
 import { createErrorHandler, errorResponse, notFoundHandler } from './http-errors.js';
 import { imagesRoutes } from './routes/images.js';
 import { instancesRoutes } from './routes/instances.js';
@@ -64,6 +69,33 @@ function render(op: OperationInfo, result: AnyResult): Response {
   return new Response(result.body as RawBody, { status: result.status, headers });
 }
 
+/**
+ * Operations that still reach their handler when `{id}` names no instance: a deleted
+ * instance's schedule stays readable and deletable by the raw id (reference/hypeman.md §4.4),
+ * so their handlers resolve the id themselves.
+ */
+const SERVED_WITHOUT_INSTANCE: ReadonlySet<string> = new Set([
+  'getInstanceSnapshotSchedule',
+  'deleteInstanceSnapshotSchedule',
+]);
+
+/** Step 4 of the pipeline for `op`: throws 404 / 409 for an `{id}` that names no instance. */
+function instanceResolver(
+  deps: ServerDeps,
+  op: OperationInfo,
+): ((path: Record<string, unknown>) => void) | undefined {
+  if (op.path !== '/instances/{id}' && !op.path.startsWith('/instances/{id}/')) return undefined;
+  const lenient = SERVED_WITHOUT_INSTANCE.has(op.operationId);
+  return (path) => {
+    try {
+      deps.services.instances.get(String(path.id));
+    } catch (error) {
+      if (lenient && error instanceof DomainError && error.code === 'not_found') return;
+      throw error;
+    }
+  };
+}
+
 /** Builds the application; `deps` is everything it needs from outside. */
 export function createApp(deps: ServerDeps, options: AppOptions = {}): Hono {
   const handlers: Handlers = {
@@ -93,6 +125,7 @@ export function createApp(deps: ServerDeps, options: AppOptions = {}): Hono {
     // Dispatch is by operationId at run time; the per-operation typing is enforced where
     // `handlers` is assembled above, so one cast here loses nothing.
     const handler = handlers[op.operationId] as AnyHandler;
+    const resolveInstance = instanceResolver(deps, op);
     app.on(
       op.method.toUpperCase(),
       op.honoPath,
@@ -102,7 +135,7 @@ export function createApp(deps: ServerDeps, options: AppOptions = {}): Hono {
       },
       limitBody,
       async (c: Context) => {
-        const request = await validator.validate(op, c);
+        const request = await validator.validate(op, c, resolveInstance);
         const result = await handler({ ...request, signal: c.req.raw.signal });
         return render(op, result);
       },

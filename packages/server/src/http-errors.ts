@@ -1,7 +1,8 @@
 /**
  * The one place errors become HTTP responses: a {@link DomainError} answers with its code's
- * status and `{code, message, details}`; anything else is a bug, logged once here and answered
- * with a bare 500 `internal_error` (no message or stack reaches the client).
+ * status and `{code, message, details}`; a request the client abandoned ends quietly; anything
+ * else is a bug, logged once here and answered with a bare 500 `internal_error` (no message or
+ * stack reaches the client).
  */
 import type { Context, ErrorHandler, NotFoundHandler } from 'hono';
 import { HTTPException } from 'hono/http-exception';
@@ -40,6 +41,13 @@ export function createErrorHandler(logger: Logger): ErrorHandler {
     if (error instanceof HTTPException) {
       const body = fromHttpException(error);
       if (body) return errorResponse(c, body);
+    }
+    if (c.req.raw.signal.aborted) {
+      // The client left (a wait or a log follow cut short) and the work stopped with it: no
+      // one reads this answer, and it is no server fault to log as an error. 499 is the
+      // conventional "client closed request".
+      logger.debug({ method: c.req.method, path: c.req.path }, 'request abandoned by the client');
+      return new Response(null, { status: 499 });
     }
     logger.error({ err: error, method: c.req.method, path: c.req.path }, 'unhandled error');
     return errorResponse(c, { code: 'internal_error', message: 'internal error' });

@@ -266,15 +266,27 @@ export function createRequestValidator(
   }
 
   return {
-    /** Validates the request `c` against operation `op`; throws {@link RequestValidationError}. */
-    async validate(op: OperationInfo, c: Context): Promise<ValidatedRequest> {
+    /**
+     * Validates the request `c` against operation `op`, in this order: the path parameters;
+     * then `afterPath`, the caller's lookup of the resources they name, so that a missing
+     * resource is reported before anything else about the request (BB-33); then the query,
+     * headers and body. Throws {@link RequestValidationError}.
+     */
+    async validate(
+      op: OperationInfo,
+      c: Context,
+      afterPath?: (path: Record<string, unknown>) => void | Promise<void>,
+    ): Promise<ValidatedRequest> {
       const entry = compiled.get(op.operationId);
       if (!entry) throw new Error(`no validator compiled for ${op.operationId}`);
-      const errors: FieldError[] = [];
 
       const path: Record<string, unknown> = { ...c.req.param() };
-      if (!entry.path(path)) errors.push(...fieldErrors('path', entry.path.errors ?? []));
+      if (!entry.path(path)) {
+        throw new RequestValidationError(fieldErrors('path', entry.path.errors ?? []));
+      }
+      await afterPath?.(path);
 
+      const errors: FieldError[] = [];
       const queryParams = entry.params.filter((p) => p.in === 'query');
       const query = readQuery(new URL(c.req.url), queryParams, errors);
       if (!entry.query(query)) errors.push(...fieldErrors('query', entry.query.errors ?? []));

@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { operationTable } from '@vmkeep/api';
 import { jwtVerify } from 'jose';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { JWT_SECRET_FILE, resolveJwtSecret, signToken } from '../src/auth.js';
-import { type ManualClock, TEST_SECRET, testApp } from './foundation-app.js';
+import { closeTestApps, type ManualClock, TEST_SECRET, testApp } from './foundation-app.js';
 
 const UNAUTHORIZED = {
   code: 'unauthorized',
@@ -28,6 +28,8 @@ function requestFor(op: (typeof operationTable)[number], authorization?: string)
   }
   return init;
 }
+
+afterEach(closeTestApps);
 
 describe('bearer authentication', () => {
   const secured = operationTable.filter((op) => op.auth);

@@ -2,9 +2,11 @@ import { Script } from 'node:vm';
 import { specYaml } from '@vmkeep/api/spec';
 import { createClient } from '@vmkeep/sdk';
 import pino from 'pino';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { DomainError } from '../src/domain/errors.js';
-import { testApp } from './foundation-app.js';
+import { closeTestApps, testApp } from './foundation-app.js';
+
+afterEach(closeTestApps);
 
 describe('meta endpoints through the SDK', () => {
   it('answers /health without a token', async () => {
@@ -92,11 +94,11 @@ describe('routing and error rendering', () => {
     expect(await res.json()).toMatchObject({ code: 'not_found' });
   });
 
-  it('answers 501 not_supported for operations whose domain has not landed', async () => {
+  it('answers the resource operations from the real services', async () => {
     const { app, auth } = await testApp();
-    const res = await app.request('/instances', { headers: auth });
-    expect(res.status).toBe(501);
-    expect(await res.json()).toMatchObject({ code: 'not_supported' });
+    const res = await app.request('/images', { headers: auth });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject([{ name: 'default' }]);
   });
 
   it('keeps encoded path parameters inside their route, decoded once', async () => {

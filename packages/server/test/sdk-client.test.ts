@@ -5,7 +5,7 @@ import type { Handlers, Schemas } from '@vmkeep/api';
 import { createClient, toVmkeepError, VmkeepError } from '@vmkeep/sdk';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DomainError } from '../src/domain/errors.js';
-import { testApp } from './foundation-app.js';
+import { closeTestApps, testApp } from './foundation-app.js';
 
 const SCHEDULE: Schemas['SnapshotSchedule'] = {
   instance_id: 'k3v9q2m7x1p8z4n6w5r0t2ya',
@@ -43,8 +43,9 @@ function scheduleHandlers(
 }
 
 const servers: { close: () => void }[] = [];
-afterEach(() => {
+afterEach(async () => {
   for (const server of servers.splice(0)) server.close();
+  await closeTestApps();
 });
 
 /** The real app on a real socket at 127.0.0.1:<free port>. */
@@ -113,7 +114,9 @@ describe('the vmkeep SDK against a listening server', () => {
 
   it('keeps a zero max_count on the wire and in the typed response (BB-17 b)', async () => {
     const seen: { op: string; path: unknown; body?: unknown }[] = [];
-    const { baseUrl, token } = await listen(scheduleHandlers(seen));
+    const { baseUrl, token, deps } = await listen(scheduleHandlers(seen));
+    // `/instances/{id}/...` resolves the instance before it reads the body.
+    await deps.services.instances.create({ name: 'inst-a', image: 'default', hypervisor: 'mock' });
     const bodies: string[] = [];
     const client = createClient({
       baseUrl,
@@ -124,7 +127,7 @@ describe('the vmkeep SDK against a listening server', () => {
       },
     });
     const { data } = await client.PUT('/instances/{id}/snapshot-schedule', {
-      params: { path: { id: 'inst_A' } },
+      params: { path: { id: 'inst-a' } },
       body: { interval: '1m', retention: { max_count: 0, max_age: '3m' } },
     });
     expect(bodies[0]).toContain('"max_count":0');
@@ -136,7 +139,13 @@ describe('the vmkeep SDK against a listening server', () => {
 describe("hypeman's published SDK against vmkeep", () => {
   it('checks health and manages a schedule with unchanged client code', async () => {
     const seen: { op: string; path: unknown; body?: unknown }[] = [];
-    const { baseUrl, token } = await listen(scheduleHandlers(seen));
+    const { baseUrl, token, deps } = await listen(scheduleHandlers(seen));
+    // An instance whose name is the fake schedule's instance id, so the id resolves.
+    await deps.services.instances.create({
+      name: SCHEDULE.instance_id,
+      image: 'default',
+      hypervisor: 'mock',
+    });
     const hypeman = new Hypeman({ baseURL: baseUrl, apiKey: token, maxRetries: 0 });
 
     expect(await hypeman.health.check()).toEqual({ status: 'ok' });

@@ -1,9 +1,11 @@
 import { spec } from '@vmkeep/api/spec';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { MAX_BODY_BYTES } from '../src/app.js';
 import { DomainError } from '../src/domain/errors.js';
 import { createSpecAjv } from '../src/validation.js';
-import { testApp } from './foundation-app.js';
+import { closeTestApps, testApp } from './foundation-app.js';
+
+afterEach(closeTestApps);
 
 async function appWithCapture() {
   const captured: unknown[] = [];
@@ -34,11 +36,24 @@ async function appWithCapture() {
       },
       getInstanceLogs: ({ query }) => {
         captured.push(query);
-        return { status: 200, body: '' };
+        return { status: 200, contentType: 'text/plain', body: '' };
       },
     },
   });
+  await addInstance(ctx);
   return { ...ctx, captured };
+}
+
+/**
+ * The instance `inst-a` on the mock hypervisor: `/instances/{id}/...` requests are resolved
+ * before their body or query is validated, so the instance must exist to reach validation.
+ */
+async function addInstance(ctx: Awaited<ReturnType<typeof testApp>>) {
+  await ctx.deps.services.instances.create({
+    name: 'inst-a',
+    image: 'default',
+    hypervisor: 'mock',
+  });
 }
 
 const json = (auth: Record<string, string>) => ({ ...auth, 'Content-Type': 'application/json' });
@@ -54,13 +69,13 @@ describe('request validation', () => {
   it('passes a valid body through to the handler unchanged', async () => {
     const { app, auth, captured } = await appWithCapture();
     const body = { interval: '1m', retention: { max_count: 0, max_age: '3m' } };
-    const res = await app.request('/instances/inst_A/snapshot-schedule', {
+    const res = await app.request('/instances/inst-a/snapshot-schedule', {
       method: 'PUT',
       headers: json(auth),
       body: JSON.stringify(body),
     });
     expect(res.status).toBe(200);
-    expect(captured).toEqual([{ path: { id: 'inst_A' }, body }]);
+    expect(captured).toEqual([{ path: { id: 'inst-a' }, body }]);
   });
 
   it.each([
@@ -94,7 +109,7 @@ describe('request validation', () => {
     ],
   ])('rejects %j naming the field', async (body, field, message) => {
     const { app, auth, captured } = await appWithCapture();
-    const res = await app.request('/instances/inst_A/snapshot-schedule', {
+    const res = await app.request('/instances/inst-a/snapshot-schedule', {
       method: 'PUT',
       headers: json(auth),
       body: JSON.stringify(body),
@@ -106,7 +121,7 @@ describe('request validation', () => {
   it('accepts a name_prefix of exactly 47 characters and null', async () => {
     const { app, auth } = await appWithCapture();
     for (const prefix of ['a'.repeat(47), null]) {
-      const res = await app.request('/instances/inst_A/snapshot-schedule', {
+      const res = await app.request('/instances/inst-a/snapshot-schedule', {
         method: 'PUT',
         headers: json(auth),
         body: JSON.stringify({ interval: '1m', retention: { max_count: 1 }, name_prefix: prefix }),
@@ -117,7 +132,7 @@ describe('request validation', () => {
 
   it('answers malformed JSON with a JSON 400, not a 500', async () => {
     const { app, auth } = await appWithCapture();
-    const res = await app.request('/instances/inst_A/snapshot-schedule', {
+    const res = await app.request('/instances/inst-a/snapshot-schedule', {
       method: 'PUT',
       headers: json(auth),
       body: '{',
@@ -129,7 +144,7 @@ describe('request validation', () => {
 
   it('rejects a body that is not application/json', async () => {
     const { app, auth } = await appWithCapture();
-    const res = await app.request('/instances/inst_A/snapshot-schedule', {
+    const res = await app.request('/instances/inst-a/snapshot-schedule', {
       method: 'PUT',
       headers: { ...auth, 'Content-Type': 'text/plain' },
       body: '{"interval":"1m","retention":{"max_count":1}}',
@@ -145,15 +160,17 @@ describe('request validation', () => {
 
   it('requires the body where the spec does, and not where it is optional', async () => {
     const bodies: unknown[] = [];
-    const { app, auth } = await testApp({
+    const ctx = await testApp({
       handlers: {
         createInstanceSnapshot: ({ body }) => {
           bodies.push(body);
-          throw new DomainError('not_found', 'instance inst_A not found');
+          throw new DomainError('not_found', 'instance inst-a not found');
         },
       },
     });
-    const missing = await app.request('/instances/inst_A/snapshot-schedule', {
+    await addInstance(ctx);
+    const { app, auth } = ctx;
+    const missing = await app.request('/instances/inst-a/snapshot-schedule', {
       method: 'PUT',
       headers: auth,
     });
@@ -161,7 +178,7 @@ describe('request validation', () => {
       { location: 'body', field: '', message: 'is required (send a JSON object)' },
     ]);
     // POST /instances/{id}/snapshots has an optional body: without one the handler gets none.
-    const optional = await app.request('/instances/inst_A/snapshots', {
+    const optional = await app.request('/instances/inst-a/snapshots', {
       method: 'POST',
       headers: auth,
     });
@@ -171,7 +188,7 @@ describe('request validation', () => {
 
   it('answers 413 payload_too_large for a body over the limit', async () => {
     const { app, auth } = await appWithCapture();
-    const res = await app.request('/instances/inst_A/snapshot-schedule', {
+    const res = await app.request('/instances/inst-a/snapshot-schedule', {
       method: 'PUT',
       headers: json(auth),
       body: JSON.stringify({
@@ -191,7 +208,7 @@ describe('request validation', () => {
       { headers: auth },
     );
     expect(res.status).toBe(200);
-    const logs = await app.request('/instances/i/logs?follow=true', { headers: auth });
+    const logs = await app.request('/instances/inst-a/logs?follow=true', { headers: auth });
     expect(logs.status).toBe(200);
     expect(captured).toEqual([
       { limit: 20, kind: 'Stopped', tags: { team: 'backend', env: 'staging' } },
@@ -214,8 +231,10 @@ describe('request validation', () => {
   });
 
   it('rejects a required query parameter that is missing', async () => {
-    const { app, auth } = await testApp();
-    const res = await app.request('/instances/i/wait', { headers: auth });
+    const ctx = await testApp();
+    await addInstance(ctx);
+    const { app, auth } = ctx;
+    const res = await app.request('/instances/inst-a/wait', { headers: auth });
     expect(await errorsOf(res)).toEqual([
       { location: 'query', field: 'state', message: 'is required' },
     ]);

@@ -243,7 +243,7 @@ export const operationTable = [
     honoPath: '/instances/:id/logs',
     auth: true,
     successStatuses: [200],
-    responses: { 200: ['text/event-stream'] },
+    responses: { 200: ['text/plain', 'text/event-stream'] },
     requestBody: null,
   },
   {
@@ -602,7 +602,7 @@ export interface Responses {
   waitForInstanceState:
     | { status: 200; body: operations['waitForInstanceState']['responses'][200]['content']['application/json']; headers?: Record<string, string> };
   getInstanceLogs:
-    | { status: 200; contentType?: 'text/event-stream'; body: RawBody; headers?: Record<string, string> };
+    | { status: 200; contentType: 'text/plain' | 'text/event-stream'; body: RawBody; headers?: Record<string, string> };
   createInstanceSnapshot:
     | { status: 201; body: operations['createInstanceSnapshot']['responses'][201]['content']['application/json']; headers?: Record<string, string> };
   restoreInstanceSnapshot:

@@ -401,10 +401,15 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Stream the guest's serial console (SSE)
-         * @description Server-sent events, one `data:` line per console line: first the last `tail` lines, then,
-         *     with `follow=true`, new lines as the guest writes them until the client disconnects.
-         *     Without `follow` the stream ends after the tail.
+         * The guest's serial console
+         * @description The last `tail` complete lines of the guest's serial console.
+         *
+         *     - Without `follow`: `text/plain`, one console line per line, and the response ends.
+         *     - With `follow=true`: `text/event-stream` (server-sent events). Each console line is
+         *       one event whose `data` is the line as a JSON string (`data: "Welcome"`), as hypeman
+         *       frames it, so a line can never break the event framing. First the tail, then every
+         *       new line as the guest writes it, until the client disconnects or the instance is
+         *       deleted.
          */
         get: operations["getInstanceLogs"];
         put?: never;
@@ -713,7 +718,11 @@ export interface components {
             state: components["schemas"]["InstanceState"];
             /** @description Why the state is Unknown; null otherwise. */
             state_error: string | null;
-            /** @description Memory size, human-readable (`512MB`). */
+            /**
+             * @description Memory size as hypeman writes it: one decimal and the largest binary unit the size
+             *     exceeds (`512.0 MB`, `1.5 GB`; exactly 1 GiB is `1024.0 MB`). Accepted back as a
+             *     create `size`.
+             */
             size: string;
             vcpus: number;
             hypervisor: components["schemas"]["HypervisorName"];
@@ -745,7 +754,10 @@ export interface components {
             /** @default 1 */
             vcpus?: number;
             /**
-             * @description Memory size with a unit, e.g. `512MB`, `1GB`, `2G`.
+             * @description Memory with a unit, e.g. `512MB`, `1GB`, `2G`, `1.5GB`. Units are binary and
+             *     case-insensitive (1 MB = 1 MiB = 1024² bytes); a capital prefix with a lowercase `b`
+             *     (`512Mb`) reads as bits and is refused. The size must be a whole number of MiB and at
+             *     least 32 MiB.
              * @default 512MB
              */
             size?: string;
@@ -795,6 +807,8 @@ export interface components {
             readonly schedule: {
                 /** @description The instance whose schedule took the snapshot. */
                 instance_id: string;
+                /** @description The schedule run that took it. */
+                run_id: string | null;
             } | null;
             /**
              * Format: date-time
@@ -1445,7 +1459,7 @@ export interface operations {
                      *         "image": "default",
                      *         "state": "Running",
                      *         "state_error": null,
-                     *         "size": "512MB",
+                     *         "size": "512.0 MB",
                      *         "vcpus": 1,
                      *         "hypervisor": "qemu",
                      *         "env": {},
@@ -1509,6 +1523,7 @@ export interface operations {
             409: components["responses"]["Conflict"];
             413: components["responses"]["PayloadTooLarge"];
             500: components["responses"]["InternalError"];
+            501: components["responses"]["NotSupported"];
         };
     };
     getInstance: {
@@ -1591,6 +1606,7 @@ export interface operations {
             409: components["responses"]["Conflict"];
             413: components["responses"]["PayloadTooLarge"];
             500: components["responses"]["InternalError"];
+            501: components["responses"]["NotSupported"];
         };
     };
     stopInstance: {
@@ -1767,7 +1783,7 @@ export interface operations {
                  */
                 tail?: number;
                 /**
-                 * @description Keep the stream open and send new lines.
+                 * @description Keep the response open as an event stream and send new lines.
                  * @example true
                  */
                 follow?: boolean;
@@ -1784,16 +1800,21 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description The console as an event stream. */
+            /** @description The console lines; an event stream with `follow=true`. */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     /**
-                     * @example data: Welcome to the vmkeep guest
+                     * @example Welcome to the vmkeep guest
+                     *     / #
+                     */
+                    "text/plain": string;
+                    /**
+                     * @example data: "Welcome to the vmkeep guest"
                      *
-                     *     data: / #
+                     *     data: "/ # "
                      */
                     "text/event-stream": string;
                 };

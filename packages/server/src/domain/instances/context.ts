@@ -24,9 +24,9 @@ import { VmRuntime } from './runtime.js';
 
 /** Tunables of the domain; tests shorten them, `main` may read them from config. */
 export interface DomainSettings {
-  /** vCPUs when a create request gives none (hypeman: 2). */
+  /** vCPUs when a create request gives none (openapi.yaml's default: 1). */
   defaultVcpus: number;
-  /** Memory when a create request gives no `size` (hypeman: 1 GiB). */
+  /** Memory when a create request gives no `size` (openapi.yaml's default: 512 MiB). */
   defaultMemoryBytes: number;
   /** Virtual size of the blank disk of an image without a root disk. */
   blankDiskBytes: number;
@@ -44,8 +44,8 @@ export interface DomainSettings {
 
 /** The settings a server runs with unless told otherwise. */
 export const DEFAULT_SETTINGS: DomainSettings = {
-  defaultVcpus: 2,
-  defaultMemoryBytes: 1024 ** 3,
+  defaultVcpus: 1,
+  defaultMemoryBytes: 512 * 1024 ** 2,
   blankDiskBytes: 1024 ** 3,
   stopTimeoutMs: 10_000,
   resumeRetryInitialMs: 500,

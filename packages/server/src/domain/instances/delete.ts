@@ -3,7 +3,7 @@
  * snapshots are kept (they live apart and outlive it), and so is its schedule.
  */
 import type { DomainContext } from './context.js';
-import { driverFor, type VerbOptions, withInstance } from './resolve.js';
+import { type VerbOptions, withInstance } from './resolve.js';
 import { VMM_STATES } from './state.js';
 
 /** Deletes an instance in any state; see the module doc. */
@@ -19,10 +19,11 @@ export async function deleteInstance(
     //    looked for once more, so no guest keeps running without a record.
     ctx.runtime.pendingResume.delete(instance.id);
     let vm = ctx.runtime.take(instance.id);
-    if (!vm && (VMM_STATES.includes(instance.state) || instance.state === 'Unknown')) {
-      vm = await driverFor(ctx, instance.hypervisor)
-        .attach(ctx.paths.runDir(instance.id), instance.spec)
-        .catch(() => undefined);
+    //    A hypervisor this server no longer enables cannot be asked; delete goes on anyway,
+    //    since refusing would leave a record nothing can remove.
+    const driver = ctx.drivers.get(instance.hypervisor);
+    if (!vm && driver && (VMM_STATES.includes(instance.state) || instance.state === 'Unknown')) {
+      vm = await driver.attach(ctx.paths.runDir(instance.id), instance.spec).catch(() => undefined);
     }
     if (vm) await vm.kill();
 

@@ -41,3 +41,24 @@ export async function chooseDriver(
     `no hypervisor is available on this server (${reasons.join('; ') || 'none registered'})`,
   );
 }
+
+/**
+ * Throws 501 `not_supported` unless the hypervisor `kind` reports `feature` on this host
+ * (`snapshots`, `standby`, `pause`, `fork`: the probe's feature ids), so an operation the
+ * hypervisor cannot do is refused before it touches the guest.
+ */
+export async function requireFeature(
+  ctx: DomainContext,
+  kind: HypervisorKind,
+  feature: string,
+  action: string,
+): Promise<void> {
+  const driver = ctx.drivers.get(kind);
+  if (!driver) throw new NotSupportedError(`hypervisor ${kind} is not enabled on this server`);
+  const probe = await driver.probe();
+  if (!probe.features.includes(feature)) {
+    throw new NotSupportedError(
+      `hypervisor ${kind} cannot ${action} on this host (it lacks the "${feature}" feature)`,
+    );
+  }
+}

@@ -2,6 +2,9 @@
  * The guest's serial console (`GET /instances/{id}/logs`): the last N lines, and a follow mode
  * that yields lines as the guest prints them, for the route to stream as server-sent events.
  * Following polls the file on the injected clock; it survives the file being truncated.
+ *
+ * A serial console ends its lines with CR LF; a line is given without its terminator, so the
+ * CR of a CR LF is dropped too (a CR inside a line, a progress bar's, is kept).
  */
 import { open, stat } from 'node:fs/promises';
 import { StringDecoder } from 'node:string_decoder';
@@ -63,7 +66,7 @@ export async function* followLogs(
     offset = size;
     const parts = text.split('\n');
     partial = parts.pop() ?? '';
-    yield* parts;
+    yield* parts.map(withoutCr);
   }
 }
 
@@ -111,7 +114,12 @@ async function readTail(path: string, count: number): Promise<{ lines: string[];
   const end = start + lastNewline + 1;
   if (lastNewline === -1 || count === 0) return { lines: [], end };
   const lines = buffer.subarray(0, lastNewline).toString('utf8').split('\n');
-  return { lines: lines.slice(-count), end };
+  return { lines: lines.slice(-count).map(withoutCr), end };
+}
+
+/** A line without the CR of its CR LF terminator. */
+function withoutCr(line: string): string {
+  return line.endsWith('\r') ? line.slice(0, -1) : line;
 }
 
 function newlines(buffer: Buffer): number {

@@ -6,6 +6,7 @@
 import { mkdir } from 'node:fs/promises';
 import type { InstanceRecord } from '../../store/instances-repo.js';
 import type { DomainContext } from './context.js';
+import { requireFeature } from './hypervisors.js';
 import { type VerbOptions, vmOf, withInstance } from './resolve.js';
 import { markResumePending } from './resume-retry.js';
 import { assertTransition } from './state.js';
@@ -19,6 +20,7 @@ export async function standbyInstance(
 ): Promise<InstanceRecord> {
   return withInstance(ctx, ref, 'standby', opts, async (instance) => {
     assertTransition('standby', instance);
+    await requireFeature(ctx, instance.hypervisor, 'standby', 'put a guest in standby');
     const vm = vmOf(ctx, instance);
     const tmp = ctx.paths.standbyTmp(instance.id);
     await ctx.fs.removeDir(tmp);

@@ -19,6 +19,7 @@ import type { SnapshotRecord } from '../../store/snapshots-repo.js';
 import { AlreadyExistsError, InvalidRequestError, InvalidStateError } from '../errors.js';
 import type { DomainContext } from '../instances/context.js';
 import { dirSize } from '../instances/files.js';
+import { requireFeature } from '../instances/hypervisors.js';
 import { withInstance } from '../instances/resolve.js';
 import { markResumePending, resumeIfPending } from '../instances/resume-retry.js';
 import {
@@ -89,6 +90,10 @@ export async function createSnapshot(
       );
     }
     assertSnapshotSource(kind, instance.state);
+    // Only a live guest needs its hypervisor; Standby and Stopped captures copy files.
+    if (instance.state === 'Running' || instance.state === 'Paused') {
+      await requireFeature(ctx, instance.hypervisor, 'snapshots', 'snapshot a running guest');
+    }
     if (name !== null && ctx.repos.snapshots.getByName(instance.id, name)) {
       throw new AlreadyExistsError(
         `instance ${instance.name} already has a snapshot named ${name}`,
