@@ -203,12 +203,9 @@ describe('a server killed during a snapshot', () => {
     }
   }, 300_000);
 
-  // KNOWN BUG, outside the server package: the cut capture had put its disk overlay
-  // (`disk0-ovl`, see hypervisor/src/qemu/block.ts) on the live guest, and `QemuDriver.attach`
-  // does not merge a leftover overlay back, so QEMU refuses the next capture's overlay
-  // ("Node 'disk0' is busy") and the request answers 500. `it.fails` keeps the expectation
-  // running: once attach commits the overlay this test fails, and `.fails` must be removed.
-  it.fails('snapshots the recovered guest again', async () => {
+  // The cut capture had put its disk overlay on the live guest; attach merged it back, so the
+  // next capture can put its own.
+  it('snapshots the recovered guest again', async () => {
     const again = await client.POST('/instances/{id}/snapshots', {
       params: { path: { id } },
       body: { name: 'after' },

@@ -18,9 +18,14 @@ export interface Overlay {
   path: string;
 }
 
+/** The overlay `freezeDisk` puts on `disk`: its node name and file are fixed by the disk id. */
+export function overlayFor(disk: DiskSpec, runDir: string): Overlay {
+  return { disk, node: `${disk.id}-ovl`, path: join(runDir, `${disk.id}.overlay.qcow2`) };
+}
+
 /** Puts an overlay (in `runDir`) on top of `disk`; its file is frozen from this call on. */
 export async function freezeDisk(qmp: QmpClient, disk: DiskSpec, runDir: string): Promise<Overlay> {
-  const overlay = { disk, node: `${disk.id}-ovl`, path: join(runDir, `${disk.id}.overlay.qcow2`) };
+  const overlay = overlayFor(disk, runDir);
   // A leftover from a crashed capture would make QEMU refuse to create the file.
   await rm(overlay.path, { force: true });
   await qmp.execute('blockdev-snapshot-sync', {

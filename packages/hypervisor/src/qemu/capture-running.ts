@@ -43,7 +43,8 @@ import {
  * 1. stop; 2. overlay every writable disk (its file freezes); 3. migrate: in background mode
  * QEMU resumes the guest by itself once device state is saved, in stop-copy mode we resume it
  * after the write; 4. copy the frozen files while the guest runs; 5. merge the overlays back,
- * also when anything failed.
+ * also when anything failed. A failed resume in step 3 is reported in `resumeError` once the
+ * rest is done, not thrown: the snapshot is complete.
  */
 export async function captureRunning(
   ctx: CaptureContext,
@@ -79,24 +80,38 @@ export async function captureRunning(
     });
     migrating = false;
     requireCompleted(outcome);
+    let resumeError: unknown;
     if (method === 'stop-copy') {
       await settledStatus(qmp);
-      await qmp.execute('cont');
+      // Memory is written and the disks are frozen: a guest that will not run again must not
+      // cost the snapshot, so the failure is carried to the end instead of thrown.
+      resumeError = await qmp.execute('cont').then(
+        () => undefined,
+        (error: unknown) => error ?? new Error('cont failed'),
+      );
     }
-    const pauseMs = await pausedFor(qmp, since);
+    const pauseMs =
+      resumeError === undefined ? await pausedFor(qmp, since) : await stoppedFor(qmp, since);
     await waitForHelpers(ctx.pid, 30_000);
     step('memory written');
 
     opts.signal?.throwIfAborted();
     await copyDisks(ctx, dir, opts, written);
     step('disks copied');
-    capture = { method, pauseMs, streamBytes: await fileBytes(memory) };
+    capture = { method, pauseMs, streamBytes: await fileBytes(memory), resumeError };
   } catch (error) {
     await undo(ctx, { since, migrating, method, overlays });
     throw error;
   }
-  await mergeOverlays(ctx, overlays);
-  step('overlays merged');
+  try {
+    await mergeOverlays(ctx, overlays);
+    step('overlays merged');
+  } catch (error) {
+    // A guest stopped after a migration keeps its disks inactive until it runs again, so the
+    // merge fails too; the snapshot is complete, and the next capture merges (`recover.ts`).
+    if (capture.resumeError === undefined) throw error;
+    ctx.logger.warn({ err: error }, 'overlays stay until the guest runs again');
+  }
   return capture;
 }
 
@@ -161,6 +176,12 @@ async function pausedFor(qmp: QmpClient, since: number): Promise<number> {
   const stop = await qmp.waitForEvent('STOP', { since, timeoutMs: 5000 });
   const resume = await qmp.waitForEvent('RESUME', { since, timeoutMs: 5000 });
   return Math.max(0, Math.round(eventTimeMs(resume) - eventTimeMs(stop)));
+}
+
+/** STOP until now, for a guest that did not resume: the downtime so far. */
+async function stoppedFor(qmp: QmpClient, since: number): Promise<number> {
+  const stop = await qmp.waitForEvent('STOP', { since, timeoutMs: 5000 });
+  return Math.max(0, Math.round(Date.now() - eventTimeMs(stop)));
 }
 
 /** Room for the largest stream a background migration can write: all of RAM + device state. */

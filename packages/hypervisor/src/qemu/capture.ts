@@ -30,6 +30,11 @@ export interface Capture {
   method: CaptureMethod;
   pauseMs: number;
   streamBytes: number;
+  /**
+   * Set when everything was written but the guest this capture stopped would not run again:
+   * the snapshot is kept and the caller reports the guest paused.
+   */
+  resumeError?: unknown;
 }
 
 /**

@@ -29,7 +29,10 @@ import {
   type QemuVersion,
   readQemuVersion,
 } from './binary.js';
-import { launchQemu, reconnectQemu } from './launch.js';
+import { QemuError } from './errors.js';
+import { type Launched, launchQemu, reconnectQemu } from './launch.js';
+import { configureMigration } from './migration.js';
+import { recoverLeftovers } from './recover.js';
 import { restoreQemu } from './restore.js';
 import { QemuVm } from './vm.js';
 
@@ -131,11 +134,29 @@ export class QemuDriver implements HypervisorDriver {
     const logger = this.#logger.child({ runDir });
     const vmm = await VmmProcess.attach(runDir, logger);
     if (!vmm) return undefined;
+    let launched: Launched | undefined;
     try {
-      const launched = await reconnectQemu(vmm, logger);
+      launched = await reconnectQemu(vmm, logger);
+      const { qmp } = launched;
+
+      // 1. A capture the previous server was cut in may have left an overlay, a migration or a
+      //    block job behind (see `recover.ts`); the next capture would fail on them. A failure
+      //    here does not fail the attach: the guest runs, and each capture retries and reports.
+      const target = { qmp, pid: vmm.pid, runDir, spec, logger };
+      await recoverLeftovers(target, { resume: true }).catch((error) => {
+        logger.error({ err: error }, 'could not recover from an interrupted snapshot');
+      });
+
+      // 2. Only now: QEMU refuses migration settings while a migration runs.
+      await configureMigration(qmp).catch((error) => {
+        throw new QemuError('unresponsive', `QEMU (pid ${vmm.pid}) refused its settings`, '', {
+          cause: error,
+        });
+      });
       return this.#vm(launched, spec, await this.#qemuVersion(), logger);
     } catch (error) {
       vmm.dispose();
+      await launched?.qmp.close();
       throw error;
     }
   }

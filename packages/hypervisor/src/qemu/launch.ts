@@ -72,7 +72,11 @@ export async function launchQemu(req: LaunchRequest): Promise<Launched> {
   }
 }
 
-/** Connects to the QEMU a previous server left running in `vmm.runDir`. */
+/**
+ * Connects to the QEMU a previous server left running in `vmm.runDir`. Migration settings are
+ * not applied here: QEMU refuses them while a migration the previous server started still runs,
+ * so the caller applies them ({@link configureMigration}) once it has recovered from that.
+ */
 export async function reconnectQemu(vmm: VmmProcess, logger: Logger): Promise<Launched> {
   const meta = vmm.record.meta as Partial<QemuRecordMeta>;
   if (!meta.launch) throw new QemuError('invalid_state', `no QEMU launch record in ${vmm.runDir}`);
@@ -81,7 +85,6 @@ export async function reconnectQemu(vmm: VmmProcess, logger: Logger): Promise<La
     // QEMU serves one QMP client at a time: if another process still holds the monitor, the
     // greeting never comes and this times out.
     const qmp = await QmpClient.connect(socket, { logger, timeoutMs: 5000 });
-    await configureMigration(qmp);
     return { vmm, qmp, launch: meta.launch };
   } catch (error) {
     throw new QemuError('unresponsive', `QEMU (pid ${vmm.pid}) does not answer on QMP`, '', {

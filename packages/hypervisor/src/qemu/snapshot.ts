@@ -2,17 +2,24 @@
  * Capturing a QEMU guest into a snapshot directory: the migration stream (RAM + device state) in
  * `memory.bin`, a flattened copy of each disk, and `manifest.json`. The guest is left as found:
  * a running guest is captured by `capture-running.ts`, a paused one by `capture-paused.ts`.
- * On any failure the files written so far are removed.
+ * On any failure the files written so far are removed, except when only the guest's resume
+ * failed: the snapshot is then kept and {@link ResumeAfterSnapshotError} carries its manifest.
  */
 import { open, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { SnapshotFile, SnapshotManifest, SnapshotOptions } from '../types.js';
+import {
+  ResumeAfterSnapshotError,
+  type SnapshotFile,
+  type SnapshotManifest,
+  type SnapshotOptions,
+} from '../types.js';
 import { type Capture, type CaptureContext, copyDisks } from './capture.js';
 import { capturePaused, reusePausedStream } from './capture-paused.js';
 import { captureRunning } from './capture-running.js';
 import { QemuError } from './errors.js';
 import { diskFileName, MEMORY_FILE, type QemuSnapshotDetails, writeManifest } from './manifest.js';
 import { fileBytes, settledStatus } from './migration.js';
+import { recoverLeftovers } from './recover.js';
 
 /** Writes a snapshot of the guest into `dir` (existing, empty) and returns its manifest. */
 export async function captureSnapshot(
@@ -22,10 +29,13 @@ export async function captureSnapshot(
 ): Promise<SnapshotManifest> {
   opts.signal?.throwIfAborted();
   const startedAt = Date.now();
+  // An overlay or job left by an earlier capture would make this one fail half-way.
+  await recoverLeftovers(ctx, { resume: false });
   const status = await settledStatus(ctx.qmp);
   const written: string[] = [];
+  let manifest: SnapshotManifest;
+  let capture: Capture;
   try {
-    let capture: Capture;
     if (status === 'running') {
       capture = await captureRunning(ctx, dir, opts, written);
     } else if (status === 'postmigrate') {
@@ -42,18 +52,23 @@ export async function captureSnapshot(
     const flushStarted = performance.now();
     await Promise.all(written.map(fsync));
     ctx.logger.debug({ ms: Math.round(performance.now() - flushStarted) }, 'snapshot flushed');
-    const manifest = await buildManifest(ctx, dir, capture, status, startedAt, opts);
+    manifest = await buildManifest(ctx, dir, capture, status, startedAt, opts);
     await writeManifest(dir, manifest);
     await fsync(dir);
-    ctx.logger.info(
-      { method: capture.method, pauseMs: capture.pauseMs, totalMs: manifest.totalMs },
-      'snapshot written',
-    );
-    return manifest;
   } catch (error) {
     await Promise.all(written.map((path) => rm(path, { force: true })));
     throw error;
   }
+  const summary = { method: capture.method, pauseMs: capture.pauseMs, totalMs: manifest.totalMs };
+  if (capture.resumeError !== undefined) {
+    ctx.logger.error(
+      { ...summary, err: capture.resumeError },
+      'guest left paused after a snapshot',
+    );
+    throw new ResumeAfterSnapshotError(manifest, { cause: capture.resumeError });
+  }
+  ctx.logger.info(summary, 'snapshot written');
+  return manifest;
 }
 
 async function buildManifest(

@@ -70,6 +70,12 @@ export class GuestTracker {
     return vm;
   }
 
+  /** Stops tracking `vm`, a handle that was detached: its process lives on under a new one. */
+  forget(vm: QemuVm): void {
+    this.commands.push(...vm.qmp.sentCommands);
+    this.#vms.delete(vm);
+  }
+
   async tempDir(prefix = 'vmkeep-qemu-'): Promise<string> {
     const dir = await mkdtemp(join(tmpdir(), prefix));
     this.#dirs.push(dir);
