@@ -3,6 +3,10 @@
  * status and `{code, message, details}`; a request the client abandoned ends quietly; anything
  * else is a bug, logged once here and answered with a bare 500 `internal_error` (no message or
  * stack reaches the client).
+ *
+ * A domain error that wraps another (a hypervisor failure: the domain keeps the driver's error
+ * as `cause`) is logged here at warn, once, with that cause: the client gets the message, the
+ * log keeps the driver's whole story (QEMU's stderr, the QMP command, the stack).
  */
 import type { Context, ErrorHandler, NotFoundHandler } from 'hono';
 import { HTTPException } from 'hono/http-exception';
@@ -34,6 +38,12 @@ function fromHttpException(error: HTTPException): ErrorBody | undefined {
 export function createErrorHandler(logger: Logger): ErrorHandler {
   return (error, c) => {
     if (error instanceof DomainError) {
+      if (error.cause !== undefined) {
+        logger.warn(
+          { err: error, code: error.code, method: c.req.method, path: c.req.path },
+          'request failed in the hypervisor',
+        );
+      }
       const body: ErrorBody = { code: error.code, message: error.message };
       if (error.details !== undefined) body.details = error.details;
       return errorResponse(c, body);

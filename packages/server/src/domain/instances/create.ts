@@ -6,8 +6,9 @@ import { createId } from '@paralleldrive/cuid2';
 import type { Vm, VmSpec } from '@vmkeep/hypervisor';
 import type { ImageRecord } from '../../store/images-repo.js';
 import type { InstanceRecord } from '../../store/instances-repo.js';
-import { AlreadyExistsError, InvalidRequestError, NotFoundError } from '../errors.js';
+import { AlreadyExistsError, DomainError, InvalidRequestError, NotFoundError } from '../errors.js';
 import type { DomainContext } from './context.js';
+import { callDriver } from './driver-call.js';
 import { watchVm } from './exits.js';
 import { chooseDriver } from './hypervisors.js';
 import { instanceKey } from './resolve.js';
@@ -82,7 +83,15 @@ export async function createInstance(
       try {
         await mkdir(ctx.paths.runDir(id), { recursive: true });
         await createDisk(ctx, image, spec.disks[0]!.path);
-        vm = await driver.start({ spec, runDir: ctx.paths.runDir(id) });
+        vm = await callDriver(
+          ctx,
+          {
+            instance,
+            action: 'boot',
+            advice: `nothing was created; check the kernel, initrd and disk of image ${image.name} (register a working one), or the requested vcpus and size`,
+          },
+          () => driver.start({ spec, runDir: ctx.paths.runDir(id) }),
+        );
         watchVm(ctx, id, vm);
         instance = updateInstance(ctx, instance, {
           state: 'Running',
@@ -92,13 +101,10 @@ export async function createInstance(
         log.info({ hypervisor: driver.kind, vcpus, memoryBytes }, 'instance created');
         return instance;
       } catch (err) {
-        // 4. Nothing of a failed create survives: no VMM, no files, no record.
-        log.error({ err }, 'instance create failed; rolling back');
-        ctx.runtime.take(id);
-        await vm?.kill().catch(() => undefined);
-        await ctx.fs.removeDir(ctx.paths.instance(id));
-        ctx.repos.instances.delete(id);
-        ctx.events.emit({ type: 'instance.deleted', instanceId: id, name, at: ctx.clock.now() });
+        // 4. Nothing of a failed create survives: no VMM, no files, no record. Each step runs
+        //    even if the one before it failed; the error the client gets is the create's.
+        log.info({ reason: (err as Error).message }, 'instance create failed; rolling back');
+        await rollBackNewInstance(ctx, id, name, vm);
         throw err;
       }
     },
@@ -125,11 +131,46 @@ function buildSpec(
   return spec;
 }
 
-/** An overlay on the image's root disk (the image stays untouched), else a blank disk. */
+/**
+ * An overlay on the image's root disk (the image stays untouched), else a blank disk. An image
+ * disk `qemu-img` cannot read or build on is the image's fault: 400, naming it.
+ */
 async function createDisk(ctx: DomainContext, image: ImageRecord, path: string): Promise<void> {
   if (!image.diskPath) return ctx.disks.createBlank(path, ctx.settings.blankDiskBytes);
-  const { format } = await ctx.disks.info(image.diskPath);
-  return ctx.disks.createOverlay(path, image.diskPath, format);
+  const diskPath = image.diskPath;
+  try {
+    const { format } = await ctx.disks.info(diskPath);
+    await ctx.disks.createOverlay(path, diskPath, format);
+  } catch (err) {
+    throw new DomainError(
+      'invalid_request',
+      `the root disk of image ${image.name} cannot be used: ${(err as Error).message}; nothing was created; register the image again with a raw or qcow2 disk`,
+      { image: image.name },
+      { cause: err },
+    );
+  }
+}
+
+/**
+ * Undoes a create or fork that failed: kills its VMM, removes its files and its record. Every
+ * step runs even if one before it failed (that is logged), so no record outlives its guest.
+ */
+export async function rollBackNewInstance(
+  ctx: DomainContext,
+  id: string,
+  name: string,
+  vm: Vm | undefined,
+): Promise<void> {
+  const log = ctx.logger.child({ instanceId: id, name });
+  ctx.runtime.take(id);
+  await vm?.kill().catch((err: unknown) => {
+    log.warn({ err, pid: vm.pid }, 'could not kill the VMM of a failed create');
+  });
+  await ctx.fs.removeDir(ctx.paths.instance(id)).catch((err: unknown) => {
+    log.warn({ err }, 'could not remove the files of a failed create; reconcile will');
+  });
+  ctx.repos.instances.delete(id);
+  ctx.events.emit({ type: 'instance.deleted', instanceId: id, name, at: ctx.clock.now() });
 }
 
 /** Inserts the record, turning a name clash into 409 `already_exists`. */

@@ -3,6 +3,7 @@
  * snapshots are kept (they live apart and outlive it), and so is its schedule.
  */
 import type { DomainContext } from './context.js';
+import { callDriver } from './driver-call.js';
 import { type VerbOptions, withInstance } from './resolve.js';
 import { VMM_STATES } from './state.js';
 
@@ -25,7 +26,14 @@ export async function deleteInstance(
     if (!vm && driver && (VMM_STATES.includes(instance.state) || instance.state === 'Unknown')) {
       vm = await driver.attach(ctx.paths.runDir(instance.id), instance.spec).catch(() => undefined);
     }
-    if (vm) await vm.kill();
+    if (vm) {
+      const live = vm;
+      await callDriver(
+        ctx,
+        { instance, action: 'delete', advice: 'the instance is kept; retry the delete' },
+        () => live.kill(),
+      );
+    }
 
     // 2. Hide the directory, drop the record, then remove the files. A crash in between
     //    leaves only a `.del-` directory, which reconcile removes.

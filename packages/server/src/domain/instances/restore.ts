@@ -5,6 +5,7 @@
 import { mkdir } from 'node:fs/promises';
 import type { InstanceRecord } from '../../store/instances-repo.js';
 import type { DomainContext } from './context.js';
+import { callDriver } from './driver-call.js';
 import { watchVm } from './exits.js';
 import { driverFor, type VerbOptions, withInstance } from './resolve.js';
 import { assertTransition } from './state.js';
@@ -33,12 +34,22 @@ export async function resumeFromStandby(
   const driver = driverFor(ctx, instance.hypervisor);
   const runDir = ctx.paths.runDir(instance.id);
   await mkdir(runDir, { recursive: true });
-  const vm = await driver.restore({
-    snapshotDir: ctx.paths.standbyDir(instance.id),
-    spec: instance.spec,
-    runDir,
-    resume: true,
-  });
+  const vm = await callDriver(
+    ctx,
+    {
+      instance,
+      action: 'restore',
+      subject: `instance ${instance.name} from its standby state`,
+      advice: `the state is kept and ${instance.name} stays in Standby; restore one of its snapshots, or delete it`,
+    },
+    () =>
+      driver.restore({
+        snapshotDir: ctx.paths.standbyDir(instance.id),
+        spec: instance.spec,
+        runDir,
+        resume: true,
+      }),
+  );
   watchVm(ctx, instance.id, vm);
   const running = updateInstance(ctx, instance, {
     state: 'Running',

@@ -1,6 +1,7 @@
 /** Resuming a paused instance (Paused → Running); also ends a pending resume retry. */
 import type { InstanceRecord } from '../../store/instances-repo.js';
 import type { DomainContext } from './context.js';
+import { callDriver } from './driver-call.js';
 import { type VerbOptions, vmOf, withInstance } from './resolve.js';
 import { assertTransition } from './state.js';
 import { updateInstance } from './update.js';
@@ -13,7 +14,17 @@ export async function resumeInstance(
 ): Promise<InstanceRecord> {
   return withInstance(ctx, ref, 'resume', opts, async (instance) => {
     assertTransition('resume', instance);
-    await vmOf(ctx, instance).resume();
+    const vm = vmOf(ctx, instance);
+    await callDriver(
+      ctx,
+      {
+        instance,
+        vm,
+        action: 'resume',
+        advice: `${instance.name} stays Paused; retry the resume, or stop the instance`,
+      },
+      () => vm.resume(),
+    );
     ctx.runtime.pendingResume.delete(instance.id);
     return updateInstance(ctx, instance, { state: 'Running', stateError: null });
   });

@@ -6,6 +6,7 @@
 import { mkdir } from 'node:fs/promises';
 import type { InstanceRecord } from '../../store/instances-repo.js';
 import type { DomainContext } from './context.js';
+import { callDriver } from './driver-call.js';
 import { requireFeature } from './hypervisors.js';
 import { type VerbOptions, vmOf, withInstance } from './resolve.js';
 import { markResumePending } from './resume-retry.js';
@@ -22,27 +23,37 @@ export async function standbyInstance(
     assertTransition('standby', instance);
     await requireFeature(ctx, instance.hypervisor, 'standby', 'put a guest in standby');
     const vm = vmOf(ctx, instance);
+    const log = ctx.logger.child({ instanceId: instance.id, name: instance.name });
     const tmp = ctx.paths.standbyTmp(instance.id);
     await ctx.fs.removeDir(tmp);
     await mkdir(tmp, { recursive: true });
 
     // 1. Pause first: the guest must not run (and write its disks) between the memory save
     //    and the VMM's exit, or memory and disks would disagree on restore.
+    // 2. Save memory and device state only; the live disks are the standby disks. On failure
+    //    the partial state goes and a guest that was running runs again.
     const wasRunning = instance.state === 'Running';
-    if (wasRunning) await vm.pause();
-
-    // 2. Save memory and device state only; the live disks are the standby disks.
-    try {
-      await vm.snapshot(tmp, { includeDisks: false, signal: opts.signal });
-    } catch (err) {
-      await ctx.fs.removeDir(tmp);
-      if (wasRunning) {
-        await vm
-          .resume()
-          .catch((resumeErr: unknown) => markResumePending(ctx, instance, resumeErr));
-      }
-      throw err;
-    }
+    const call = { instance, vm, action: 'standby' as const, signal: opts.signal };
+    await callDriver(
+      ctx,
+      { ...call, advice: 'no state was saved; retry the standby' },
+      async () => {
+        try {
+          if (wasRunning) await vm.pause();
+          await vm.snapshot(tmp, { includeDisks: false, signal: opts.signal });
+        } catch (err) {
+          await ctx.fs.removeDir(tmp).catch((rmErr: unknown) => {
+            log.warn({ err: rmErr, path: tmp }, 'could not remove partial standby state');
+          });
+          if (wasRunning) {
+            await vm
+              .resume()
+              .catch((resumeErr: unknown) => markResumePending(ctx, instance, resumeErr));
+          }
+          throw err;
+        }
+      },
+    );
 
     // 3. Put the state in place before ending the VMM: a crash in between leaves a live,
     //    paused VMM (reconcile re-attaches it) rather than a guest with its memory lost.
@@ -50,9 +61,13 @@ export async function standbyInstance(
     await ctx.fs.rename(tmp, ctx.paths.standbyDir(instance.id));
     ctx.runtime.take(instance.id);
     ctx.runtime.pendingResume.delete(instance.id);
-    await vm.kill();
+    await callDriver(
+      ctx,
+      { ...call, vm: undefined, advice: 'its state is saved; delete the instance to end its VMM' },
+      () => vm.kill(),
+    );
 
-    ctx.logger.info({ instanceId: instance.id, name: instance.name }, 'instance in standby');
+    log.info({}, 'instance in standby');
     return updateInstance(ctx, instance, { state: 'Standby', stateError: null, pid: null });
   });
 }

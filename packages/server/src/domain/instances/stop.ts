@@ -4,6 +4,7 @@
  */
 import type { InstanceRecord } from '../../store/instances-repo.js';
 import type { DomainContext } from './context.js';
+import { callDriver } from './driver-call.js';
 import { type VerbOptions, vmOf, withInstance } from './resolve.js';
 import { assertTransition } from './state.js';
 import { updateInstance } from './update.js';
@@ -43,12 +44,17 @@ export async function stopInstance(
 
     // 3. Power off with a deadline (the driver forces it after), or kill outright.
     const timeoutMs = opts.timeoutMs ?? ctx.settings.stopTimeoutMs;
-    const exit = graceful
-      ? await vm.shutdown({ timeoutMs }).catch((err: unknown) => {
-          log.warn({ err }, 'graceful shutdown failed; killing the VMM');
-          return vm.kill();
-        })
-      : await vm.kill();
+    const exit = await callDriver(
+      ctx,
+      { instance, action: 'stop', advice: 'delete the instance to end its VMM' },
+      async () =>
+        graceful
+          ? await vm.shutdown({ timeoutMs }).catch((err: unknown) => {
+              log.warn({ err }, 'graceful shutdown failed; killing the VMM');
+              return vm.kill();
+            })
+          : await vm.kill(),
+    );
     log.info({ exit }, 'instance stopped');
     return updateInstance(ctx, instance, {
       state: 'Stopped',

@@ -16,6 +16,7 @@ import {
 } from '@vmkeep/hypervisor';
 import type { InstanceRecord } from '../../store/instances-repo.js';
 import type { DomainContext } from '../instances/context.js';
+import { callDriver } from '../instances/driver-call.js';
 import { copyFlatDir } from '../instances/files.js';
 import { vmOf } from '../instances/resolve.js';
 import { MANIFEST_FILE, readManifest, writeManifest, writeSourceFacts } from './payload.js';
@@ -52,8 +53,18 @@ async function captureLive(
   dir: string,
   signal?: AbortSignal,
 ): Promise<Capture> {
+  const vm = vmOf(ctx, instance);
+  const call = {
+    instance,
+    vm,
+    action: 'snapshot' as const,
+    signal,
+    advice: `no snapshot was kept and ${instance.name} is back as it was; retry the snapshot`,
+  };
   try {
-    return { manifest: await vmOf(ctx, instance).snapshot(dir, { includeDisks: true, signal }) };
+    return {
+      manifest: await callDriver(ctx, call, () => vm.snapshot(dir, { includeDisks: true, signal })),
+    };
   } catch (err) {
     // The payload is complete; only the guest is stuck. Keep the snapshot (BB-26 B).
     if (err instanceof ResumeAfterSnapshotError)

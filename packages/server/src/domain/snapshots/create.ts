@@ -17,6 +17,7 @@ import { createId } from '@paralleldrive/cuid2';
 import type { InstanceRecord } from '../../store/instances-repo.js';
 import type { SnapshotRecord } from '../../store/snapshots-repo.js';
 import { AlreadyExistsError, InvalidRequestError, InvalidStateError } from '../errors.js';
+import { HypervisorFailureError } from '../hypervisor-errors.js';
 import type { DomainContext } from '../instances/context.js';
 import { dirSize } from '../instances/files.js';
 import { requireFeature } from '../instances/hypervisors.js';
@@ -119,7 +120,9 @@ export async function createSnapshot(
       });
       ctx.repos.snapshots.delete(id);
       await checkGuestAfterFailure(ctx, instance);
-      throw err;
+      // A scheduled run keeps the hypervisor's own words for the schedule's `last_error`
+      // ("capture failed: <reason>"); the mapped error, with its advice, is for API clients.
+      throw opts.provenance && err instanceof HypervisorFailureError ? err.cause : err;
     }
 
     // 4. Ready. A failed resume after a complete capture keeps the snapshot (BB-26 B).

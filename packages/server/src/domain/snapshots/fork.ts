@@ -10,7 +10,8 @@ import type { Vm } from '@vmkeep/hypervisor';
 import type { InstanceRecord } from '../../store/instances-repo.js';
 import { AlreadyExistsError, NotFoundError } from '../errors.js';
 import type { DomainContext } from '../instances/context.js';
-import { insertOrConflict } from '../instances/create.js';
+import { insertOrConflict, rollBackNewInstance } from '../instances/create.js';
+import { callDriver } from '../instances/driver-call.js';
 import { watchVm } from '../instances/exits.js';
 import { driverFor, instanceKey } from '../instances/resolve.js';
 import { resolveTargetState } from '../instances/state.js';
@@ -92,10 +93,19 @@ export async function forkSnapshot(
         // 3. Running: continue the captured guest, or boot the captured disks.
         const runDir = ctx.paths.runDir(id);
         await mkdir(runDir, { recursive: true });
-        vm =
-          snapshot.kind === 'Standby'
-            ? await driver.restore({ snapshotDir, spec, runDir, resume: true })
-            : await driver.start({ spec, runDir });
+        vm = await callDriver(
+          ctx,
+          {
+            instance,
+            action: snapshot.kind === 'Standby' ? 'restore' : 'boot',
+            subject: `fork ${name} of snapshot ${snapshotId}`,
+            advice: `nothing was created; fork it with target_state Stopped to get its disks, then start that instance`,
+          },
+          () =>
+            snapshot.kind === 'Standby'
+              ? driver.restore({ snapshotDir, spec, runDir, resume: true })
+              : driver.start({ spec, runDir }),
+        );
         watchVm(ctx, id, vm);
         log.info({ target }, 'snapshot forked');
         return updateInstance(ctx, instance, {
@@ -104,12 +114,8 @@ export async function forkSnapshot(
           startedAt: ctx.clock.now(),
         });
       } catch (err) {
-        log.error({ err }, 'fork failed; rolling back');
-        ctx.runtime.take(id);
-        await vm?.kill().catch(() => undefined);
-        await ctx.fs.removeDir(ctx.paths.instance(id));
-        ctx.repos.instances.delete(id);
-        ctx.events.emit({ type: 'instance.deleted', instanceId: id, name, at: ctx.clock.now() });
+        log.info({ reason: (err as Error).message }, 'fork failed; rolling back');
+        await rollBackNewInstance(ctx, id, name, vm);
         throw err;
       }
     }),

@@ -10,6 +10,7 @@ import type { DiskSpec } from '@vmkeep/hypervisor';
 import type { InstanceRecord } from '../../store/instances-repo.js';
 import { InvalidRequestError } from '../errors.js';
 import type { DomainContext } from '../instances/context.js';
+import { callDriver } from '../instances/driver-call.js';
 import { watchVm } from '../instances/exits.js';
 import { driverFor, type VerbOptions, withInstance } from '../instances/resolve.js';
 import { assertTransition, resolveTargetState } from '../instances/state.js';
@@ -92,10 +93,20 @@ export async function restoreSnapshot(
       if (target === 'Stopped') return restored;
       const runDir = ctx.paths.runDir(instance.id);
       await mkdir(runDir, { recursive: true });
-      const vm =
-        snapshot.kind === 'Standby'
-          ? await driver!.restore({ snapshotDir, spec, runDir, resume: true })
-          : await driver!.start({ spec, runDir });
+      // The instance's files already hold the snapshot: a failure leaves it Stopped on them.
+      const vm = await callDriver(
+        ctx,
+        {
+          instance: restored,
+          action: snapshot.kind === 'Standby' ? 'restore' : 'boot',
+          subject: `instance ${instance.name} from snapshot ${snapshotId}`,
+          advice: `${instance.name} is left Stopped with the snapshot's disks; start it to boot them, or restore another snapshot`,
+        },
+        () =>
+          snapshot.kind === 'Standby'
+            ? driver!.restore({ snapshotDir, spec, runDir, resume: true })
+            : driver!.start({ spec, runDir }),
+      );
       watchVm(ctx, instance.id, vm);
       restored = updateInstance(ctx, restored, {
         state: 'Running',
