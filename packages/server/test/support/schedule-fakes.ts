@@ -5,9 +5,10 @@
  * from the state (a paused guest is captured as Standby and left paused), names are unique
  * per source instance, a missing snapshot is `not_found`, an abort ends a capture.
  */
-import { createId } from '@paralleldrive/cuid2';
+
 import { toRfc3339 } from '../../src/domain/clock.js';
 import { AlreadyExistsError, InvalidStateError, NotFoundError } from '../../src/domain/errors.js';
+import { newId } from '../../src/domain/ids.js';
 import type {
   CaptureProvenance,
   InstancePort,
@@ -220,7 +221,7 @@ export class FakeSnapshots implements SnapshotPort {
     scheduleRunId: string | null;
   }): FakeSnapshot {
     const snapshot: FakeSnapshot = {
-      id: createId(),
+      id: newId(),
       name: fields.name,
       kind: fields.kind,
       tags: { ...fields.tags },

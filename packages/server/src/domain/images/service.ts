@@ -7,7 +7,6 @@
 import { constants } from 'node:fs';
 import { access, mkdir, stat } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
-import { createId } from '@paralleldrive/cuid2';
 import type { ImageRecord } from '../../store/images-repo.js';
 import {
   AlreadyExistsError,
@@ -15,6 +14,7 @@ import {
   InvalidRequestError,
   NotFoundError,
 } from '../errors.js';
+import { newId } from '../ids.js';
 import type { DomainContext } from '../instances/context.js';
 import { dirSize, exists } from '../instances/files.js';
 import { validateName } from '../instances/validation.js';
@@ -98,7 +98,7 @@ export class ImageService {
           { snapshot_ids: snapshots },
         );
       }
-      const trash = join(this.ctx.paths.images, `${TRASH_PREFIX}${image.name}-${createId()}`);
+      const trash = join(this.ctx.paths.images, `${TRASH_PREFIX}${image.name}-${newId()}`);
       await this.ctx.fs.rename(this.ctx.paths.image(image.name), trash);
       this.ctx.repos.images.delete(image.name);
       await this.ctx.fs.removeDir(trash).catch((err: unknown) => {
@@ -119,7 +119,7 @@ export class ImageService {
 
     // Copy into a temporary dir and rename it into place, so a half-copied image never exists.
     const final = this.ctx.paths.image(name);
-    const tmp = join(this.ctx.paths.images, `${TMP_PREFIX}${name}-${createId()}`);
+    const tmp = join(this.ctx.paths.images, `${TMP_PREFIX}${name}-${newId()}`);
     const files = {
       kernel: join(final, 'kernel'),
       initrd: null as string | null,

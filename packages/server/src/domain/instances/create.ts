@@ -2,11 +2,11 @@
  * Creating an instance: Stopped → Created → Running, returning once the guest runs.
  */
 import { mkdir } from 'node:fs/promises';
-import { createId } from '@paralleldrive/cuid2';
 import type { Vm, VmSpec } from '@vmkeep/hypervisor';
 import type { ImageRecord } from '../../store/images-repo.js';
 import type { InstanceRecord } from '../../store/instances-repo.js';
 import { AlreadyExistsError, DomainError, InvalidRequestError, NotFoundError } from '../errors.js';
+import { newId } from '../ids.js';
 import type { DomainContext } from './context.js';
 import { callDriver } from './driver-call.js';
 import { watchVm } from './exits.js';
@@ -52,7 +52,7 @@ export async function createInstance(
     throw new AlreadyExistsError(`an instance named ${name} already exists`);
   }
 
-  const id = createId();
+  const id = newId();
   const log = ctx.logger.child({ instanceId: id, name });
   return ctx.locks.run(
     instanceKey(id),

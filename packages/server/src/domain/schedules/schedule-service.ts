@@ -12,9 +12,10 @@
  *   instance, and checks it before the body, so an unknown instance is 404 whatever the body
  *   (the order hypeman's path resolver gives, BB-33).
  */
-import { createId } from '@paralleldrive/cuid2';
+
 import { type Clock, toRfc3339 } from '../clock.js';
 import { NotFoundError } from '../errors.js';
+import { newId } from '../ids.js';
 import { initialNextRunAt } from './cadence.js';
 import { formatDuration, NS_PER_MINUTE } from './duration.js';
 import type { InstancePort } from './ports.js';
@@ -84,7 +85,7 @@ export class ScheduleService {
       const sameCadence = existing !== undefined && existing.intervalNs === config.intervalNs;
       const record: ScheduleRecord = {
         instanceId,
-        scheduleId: existing?.scheduleId ?? createId(),
+        scheduleId: existing?.scheduleId ?? newId(),
         ...config,
         nextRunAt: sameCadence
           ? existing.nextRunAt

@@ -133,11 +133,16 @@ export class ScheduleStore {
     );
   }
 
-  /** The earliest `next_run_at` among schedules of instances not in `exclude`. */
+  /**
+   * The earliest `next_run_at` among schedules of instances not in `exclude`. Written as
+   * ORDER BY … LIMIT 1, not min(): SQLite answers min() with a WHERE by scanning every row,
+   * this walks the `next_run_at` index and stops at the first row not excluded.
+   */
   earliestNextRunAt(exclude: Iterable<string>): number | undefined {
     const value = this.prepare(
-      `SELECT min(next_run_at) FROM snapshot_schedules
-         WHERE instance_id NOT IN (SELECT value FROM json_each(?))`,
+      `SELECT next_run_at FROM snapshot_schedules
+         WHERE instance_id NOT IN (SELECT value FROM json_each(?))
+         ORDER BY next_run_at LIMIT 1`,
     )
       .pluck()
       .get(JSON.stringify([...exclude]));

@@ -13,11 +13,11 @@
  * mid-way leaves a `creating` record and a `.tmp-` dir, which reconcile removes at start.
  */
 import { mkdir } from 'node:fs/promises';
-import { createId } from '@paralleldrive/cuid2';
 import type { InstanceRecord } from '../../store/instances-repo.js';
 import type { SnapshotRecord } from '../../store/snapshots-repo.js';
 import { AlreadyExistsError, InvalidRequestError, InvalidStateError } from '../errors.js';
 import { HypervisorFailureError } from '../hypervisor-errors.js';
+import { newId } from '../ids.js';
 import type { DomainContext } from '../instances/context.js';
 import { dirSize } from '../instances/files.js';
 import { requireFeature } from '../instances/hypervisors.js';
@@ -102,7 +102,7 @@ export async function createSnapshot(
     }
 
     // 1. The record first, so the name is taken and the capture is visible as `creating`.
-    const id = createId();
+    const id = newId();
     const log = ctx.logger.child({ instanceId: instance.id, snapshotId: id, kind });
     insertCreating(ctx, instance, { id, kind, name, tags, provenance: opts.provenance });
 

@@ -5,10 +5,10 @@
  * defaults by kind: a Standby snapshot's fork runs, a Stopped one's stays stopped.
  */
 import { mkdir } from 'node:fs/promises';
-import { createId } from '@paralleldrive/cuid2';
 import type { Vm } from '@vmkeep/hypervisor';
 import type { InstanceRecord } from '../../store/instances-repo.js';
 import { AlreadyExistsError, NotFoundError } from '../errors.js';
+import { newId } from '../ids.js';
 import type { DomainContext } from '../instances/context.js';
 import { insertOrConflict, rollBackNewInstance } from '../instances/create.js';
 import { callDriver } from '../instances/driver-call.js';
@@ -43,7 +43,7 @@ export async function forkSnapshot(
     throw new AlreadyExistsError(`an instance named ${name} already exists`);
   }
 
-  const id = createId();
+  const id = newId();
   const log = ctx.logger.child({ instanceId: id, name, snapshotId });
   return ctx.locks.run(snapshotKey(snapshotId), () =>
     ctx.locks.run(instanceKey(id), async () => {
