@@ -108,6 +108,37 @@ describe('BB-31 interval and duration validation over HTTP', () => {
   });
 });
 
+describe('metadata over HTTP', () => {
+  const keys = (n: number) =>
+    Object.fromEntries(Array.from({ length: n }, (_, i) => [`k${i}`, 'v']));
+
+  it('rejects 49 metadata keys with 400 naming metadata: a snapshot has room for 48 + 2', async () => {
+    const world = await newWorld();
+    await world.addInstance('inst_A');
+    const reply = await world.putSchedule('inst_A', { ...VALID, metadata: keys(49) });
+    expect(reply.status).toBe(400);
+    expect(reply.body).toMatchObject({ code: 'invalid_request', message: /metadata/ });
+  });
+
+  it('puts 48 metadata keys and both reserved tags on every scheduled snapshot', async () => {
+    const world = await newWorld();
+    await world.addInstance('inst_A');
+    expect((await world.putSchedule('inst_A', { ...VALID, metadata: keys(48) })).status).toBe(200);
+    await world.advanceTo('2025-03-01T00:01:30Z');
+
+    const schedule = (await world.getSchedule('inst_A')).body;
+    expect(schedule.last_error).toBeNull();
+    const [snapshot] = await world.listSnapshots('inst_A');
+    expect(snapshot?.id).toBe(schedule.last_snapshot_id);
+    expect(Object.keys(snapshot?.tags ?? {})).toHaveLength(50);
+    expect(snapshot?.tags).toMatchObject({
+      ...keys(48),
+      'hypeman.scheduled': 'true',
+      'hypeman.schedule_instance_id': world.id('inst_A'),
+    });
+  });
+});
+
 describe('BB-17 zero values over HTTP', () => {
   it.each<[string, unknown]>([
     ['max_count 0 alone', { max_count: 0 }],

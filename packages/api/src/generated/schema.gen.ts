@@ -851,9 +851,11 @@ export interface components {
             interval: string;
             /** @description Prefix of the snapshots' names (47 characters at most, so names fit 63); null or absent = `scheduled`. */
             name_prefix?: string | null;
-            metadata?: components["schemas"]["Tags"];
+            metadata?: components["schemas"]["ScheduleMetadata"];
             retention: components["schemas"]["SetSnapshotScheduleRetention"];
         };
+        /** @description Tags copied onto every snapshot the schedule takes, by the rules of `Tags` but at most 48: each scheduled snapshot also carries `hypeman.scheduled` and `hypeman.schedule_instance_id`, and a snapshot holds 50 tags at most. */
+        ScheduleMetadata: components["schemas"]["Tags"];
         SnapshotScheduleRetention: {
             /** @description Keep at most this many scheduled snapshots; 0 = no count limit. Always present. */
             max_count: number;

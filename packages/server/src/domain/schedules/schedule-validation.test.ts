@@ -130,11 +130,11 @@ describe('validateScheduleBody', () => {
       'too many metadata keys',
       {
         interval: '1m',
-        metadata: Object.fromEntries(Array.from({ length: 51 }, (_, i) => [`k${i}`, 'v'])),
+        metadata: Object.fromEntries(Array.from({ length: 49 }, (_, i) => [`k${i}`, 'v'])),
         retention: { max_count: 1 },
       },
       'metadata',
-      /51 keys; at most 50/,
+      /49 keys; at most 48/,
     ],
     [
       'a negative max_age',

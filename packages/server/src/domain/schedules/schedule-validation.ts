@@ -22,7 +22,8 @@ export interface ScheduleConfig {
 /** Tag keys users may not set: they mark provenance on scheduled snapshots. */
 export const RESERVED_TAG_PREFIXES = ['hypeman.', 'vmkeep.'] as const;
 
-const MAX_TAGS = 50;
+/** A snapshot holds 50 tags; a scheduled one spends two on `hypeman.scheduled` and its instance. */
+const MAX_TAGS = 48;
 const MAX_TAG_KEY_LENGTH = 128;
 const MAX_TAG_VALUE_LENGTH = 256;
 const TAG_CHARSET = /^[A-Za-z0-9 _.:/=+@-]*$/;
@@ -100,7 +101,7 @@ export function validateScheduleBody(body: unknown, minIntervalNs: bigint): Sche
 }
 
 /**
- * Checks a user tag map: at most 50 entries, keys of 1–128 and values of 0–256 characters
+ * Checks a schedule's metadata: at most 48 entries, keys of 1–128 and values of 0–256 characters
  * from `[A-Za-z0-9 _.:/=+@-]`, and no reserved key, so a user can never forge provenance.
  */
 export function checkMetadata(tags: Record<string, string>): void {
@@ -108,7 +109,8 @@ export function checkMetadata(tags: Record<string, string>): void {
   if (entries.length > MAX_TAGS) {
     throw invalid(
       'metadata',
-      `invalid request: metadata has ${entries.length} keys; at most ${MAX_TAGS} are allowed`,
+      `invalid request: metadata has ${entries.length} keys; at most ${MAX_TAGS} are allowed ` +
+        '(each scheduled snapshot also carries the two hypeman.* tags)',
     );
   }
   for (const [key, value] of entries) {
