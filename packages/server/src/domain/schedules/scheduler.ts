@@ -231,7 +231,10 @@ export class Scheduler {
    * at 170 runs a second, most of a core.
    */
   private wakeIfDueSooner(instanceId: string): void {
-    if (this.backoffUntil.has(instanceId)) return this.wake();
+    if (this.backoffUntil.has(instanceId)) {
+      this.wake();
+      return;
+    }
     try {
       const next = this.options.store.get(instanceId)?.nextRunAt;
       if (next !== undefined && next < this.sleepingUntil) this.wake();
