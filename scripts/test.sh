@@ -11,6 +11,9 @@ echo '== openapi.yaml lint'
 npx redocly lint openapi.yaml --config redocly.yaml --format=stylish
 echo '== typecheck'
 npx turbo run typecheck --output-logs=errors-only
+# bench/ and test/ are not packages: they are checked on their own.
+npx tsc -p bench
+npx tsc -p test
 echo '== format and lint'
 npx biome check .
 echo '== tests'
