@@ -3,15 +3,17 @@
  * written to `bench/results/latest.md`. Each bench compares against a baseline measured in the
  * same run; nothing here asserts a time (DESIGN.md, "Testing layers" 6).
  *
- *   npm run bench [-- --only scheduler,api,snapshot,restore] [--quick] [--captures 16]
+ *   npm run bench [-- --only scheduler,api,snapshot,restore] [--quick] [--captures 16] [--readme]
  *
  * `--quick` is a smoke run of the same code at a smaller scale (about two minutes instead of
- * about eight). Progress goes to stderr, the report to stdout.
+ * about eight). `--readme` also puts the report into README.md's performance section; only a
+ * whole, full-scale run may. Progress goes to stderr, the report to stdout.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { apiReport, runApiBench } from './api-throughput.js';
 import { busyness, describeMachine, machineReport } from './machine.js';
+import { writeBenchTable } from './readme-table.js';
 import { restoreReport, runRestoreBench } from './restore-time.js';
 import { runSchedulerBench, schedulerReport } from './scheduler-lateness.js';
 import { downtimeTable, runSnapshotDowntimeBench } from './snapshot-downtime.js';
@@ -45,6 +47,7 @@ function parseOptions() {
       only: { type: 'string' },
       quick: { type: 'boolean', default: false },
       captures: { type: 'string', default: '16' },
+      readme: { type: 'boolean', default: false },
     },
   });
   const only = values.only ? values.only.split(',').map((s) => s.trim()) : [...BENCHES];
@@ -56,7 +59,10 @@ function parseOptions() {
   if (!Number.isInteger(captures) || captures < 1 || captures > 64) {
     throw new Error(`--captures ${values.captures}: an integer from 1 to 64`);
   }
-  return { only: only as BenchName[], quick: values.quick, captures };
+  if (values.readme && (values.quick || values.only)) {
+    throw new Error('--readme takes a whole full-scale run: drop --quick and --only');
+  }
+  return { only: only as BenchName[], quick: values.quick, captures, readme: values.readme };
 }
 
 async function main(): Promise<void> {
@@ -91,6 +97,10 @@ async function main(): Promise<void> {
   await mkdir(new URL('./', out), { recursive: true });
   await writeFile(out, `${report}\n`);
   log(`report written to bench/results/latest.md`);
+  if (opts.readme) {
+    await writeBenchTable(new URL('../README.md', import.meta.url), report);
+    log('report put into README.md');
+  }
 }
 
 async function runOne(
