@@ -3,7 +3,10 @@
  * so the README's numbers always come from a whole `npm run bench -- --readme` run and never
  * from hand edits.
  */
+import { execFile } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 
 const OPEN = '<!-- bench-table -->';
 const CLOSE = '<!-- /bench-table -->';
@@ -25,7 +28,9 @@ export function withBenchTable(readme: string, report: string): string {
   return `${readme.slice(0, start)}${OPEN}\n\n${body}\n\n${CLOSE}${after}`;
 }
 
+/** Writes the report into the README, then lets Biome lay its tables out as `npm test` checks. */
 export async function writeBenchTable(readmeUrl: URL, report: string): Promise<void> {
   const readme = await readFile(readmeUrl, 'utf8');
   await writeFile(readmeUrl, withBenchTable(readme, report));
+  await promisify(execFile)('npx', ['biome', 'format', '--write', fileURLToPath(readmeUrl)]);
 }
