@@ -1,8 +1,8 @@
 /** The `instances` table: every guest vmkeep manages, with the state it last established. */
 import type { HypervisorKind, VmSpec } from '@vmkeep/hypervisor';
-import type Database from 'better-sqlite3';
 import type { InstanceState } from '../domain/instances/state.js';
 import type { Db } from './db.js';
+import { DynamicStatements, type PatchColumns } from './dynamic-statements.js';
 import {
   decodeCursor,
   fetchSize,
@@ -82,25 +82,29 @@ interface InstanceRow {
   stopped_at: number | null;
 }
 
-const PATCH_COLUMNS: Record<keyof InstancePatch, string> = {
-  state: 'state',
-  stateError: 'state_error',
-  pid: 'pid',
-  spec: 'spec',
-  vcpus: 'vcpus',
-  memoryBytes: 'memory_bytes',
-  startedAt: 'started_at',
-  stoppedAt: 'stopped_at',
-  tags: 'tags',
-  env: 'env',
+const PATCH_COLUMNS: PatchColumns<InstancePatch> = {
+  names: {
+    state: 'state',
+    stateError: 'state_error',
+    pid: 'pid',
+    spec: 'spec',
+    vcpus: 'vcpus',
+    memoryBytes: 'memory_bytes',
+    startedAt: 'started_at',
+    stoppedAt: 'stopped_at',
+    tags: 'tags',
+    env: 'env',
+  },
+  encode: encodeValue,
 };
 
 /** Prepared statements over `instances`. */
 export class InstancesRepo {
   private readonly stmts;
-  private readonly dynamic = new Map<string, Database.Statement>();
+  private readonly dynamic: DynamicStatements;
 
-  constructor(private readonly db: Db) {
+  constructor(db: Db) {
+    this.dynamic = new DynamicStatements(db);
     this.stmts = {
       insert: db.prepare(
         `INSERT INTO instances (id, name, image, hypervisor, vcpus, memory_bytes, env, tags, state,
@@ -159,19 +163,13 @@ export class InstancesRepo {
     params.push(...tags.params);
     params.push(fetchSize(page));
     const sql = `SELECT * FROM instances WHERE ${where.join(' AND ')} ORDER BY seq LIMIT ?`;
-    const rows = this.statement(sql).all(...params) as InstanceRow[];
+    const rows = this.dynamic.get(sql).all(...params) as InstanceRow[];
     return toPage(rows.map(fromRow), page);
   }
 
   /** Applies `patch`; returns the updated record, or undefined if the instance is gone. */
   update(id: string, patch: InstancePatch): InstanceRecord | undefined {
-    const keys = Object.keys(patch) as (keyof InstancePatch)[];
-    if (keys.length > 0) {
-      const sets = keys.map((k) => `${PATCH_COLUMNS[k]} = @${k}`).join(', ');
-      const values: Record<string, unknown> = { id };
-      for (const k of keys) values[k] = encodeValue(k, patch[k]);
-      this.statement(`UPDATE instances SET ${sets} WHERE id = @id`).run(values);
-    }
+    this.dynamic.patch('instances', PATCH_COLUMNS, id, patch);
     return this.get(id);
   }
 
@@ -181,16 +179,6 @@ export class InstancesRepo {
 
   countByImage(image: string): number {
     return this.stmts.countByImage.get(image) ?? 0;
-  }
-
-  /** Prepared statements for the few dynamic shapes, cached by their SQL. */
-  private statement(sql: string): Database.Statement {
-    let stmt = this.dynamic.get(sql);
-    if (!stmt) {
-      stmt = this.db.prepare(sql);
-      this.dynamic.set(sql, stmt);
-    }
-    return stmt;
   }
 }
 

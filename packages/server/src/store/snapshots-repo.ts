@@ -4,9 +4,9 @@
  * and in place; the domain never leaves a `failed` row behind (see domain/snapshots/create.ts).
  */
 import type { HypervisorKind } from '@vmkeep/hypervisor';
-import type Database from 'better-sqlite3';
 import type { SnapshotKind } from '../domain/instances/state.js';
 import type { Db } from './db.js';
+import { DynamicStatements, type PatchColumns } from './dynamic-statements.js';
 import {
   decodeCursor,
   fetchSize,
@@ -83,22 +83,26 @@ interface SnapshotRow {
   created_at: number;
 }
 
-const PATCH_COLUMNS: Record<keyof SnapshotPatch, string> = {
-  status: 'status',
-  error: 'error',
-  sizeBytes: 'size_bytes',
-  downtimeMs: 'downtime_ms',
-  createdAt: 'created_at',
-  tags: 'tags',
-  pinned: 'pinned',
+const PATCH_COLUMNS: PatchColumns<SnapshotPatch> = {
+  names: {
+    status: 'status',
+    error: 'error',
+    sizeBytes: 'size_bytes',
+    downtimeMs: 'downtime_ms',
+    createdAt: 'created_at',
+    tags: 'tags',
+    pinned: 'pinned',
+  },
+  encode: encodeValue,
 };
 
 /** Prepared statements over `snapshots`. */
 export class SnapshotsRepo {
   private readonly stmts;
-  private readonly dynamic = new Map<string, Database.Statement>();
+  private readonly dynamic: DynamicStatements;
 
-  constructor(private readonly db: Db) {
+  constructor(db: Db) {
+    this.dynamic = new DynamicStatements(db);
     this.stmts = {
       insert: db.prepare(
         `INSERT INTO snapshots (id, name, kind, status, error, tags, pinned, source_instance_id,
@@ -162,7 +166,7 @@ export class SnapshotsRepo {
     params.push(...tags.params);
     params.push(fetchSize(page));
     const sql = `SELECT * FROM snapshots WHERE ${where.join(' AND ')} ORDER BY seq LIMIT ?`;
-    const rows = this.statement(sql).all(...params) as SnapshotRow[];
+    const rows = this.dynamic.get(sql).all(...params) as SnapshotRow[];
     return toPage(rows.map(fromRow), page);
   }
 
@@ -176,27 +180,12 @@ export class SnapshotsRepo {
   }
 
   update(id: string, patch: SnapshotPatch): SnapshotRecord | undefined {
-    const keys = Object.keys(patch) as (keyof SnapshotPatch)[];
-    if (keys.length > 0) {
-      const sets = keys.map((k) => `${PATCH_COLUMNS[k]} = @${k}`).join(', ');
-      const values: Record<string, unknown> = { id };
-      for (const k of keys) values[k] = encodeValue(k, patch[k]);
-      this.statement(`UPDATE snapshots SET ${sets} WHERE id = @id`).run(values);
-    }
+    this.dynamic.patch('snapshots', PATCH_COLUMNS, id, patch);
     return this.get(id);
   }
 
   delete(id: string): boolean {
     return this.stmts.delete.run(id).changes > 0;
-  }
-
-  private statement(sql: string): Database.Statement {
-    let stmt = this.dynamic.get(sql);
-    if (!stmt) {
-      stmt = this.db.prepare(sql);
-      this.dynamic.set(sql, stmt);
-    }
-    return stmt;
   }
 }
 
