@@ -18,6 +18,8 @@ command -v qemu-img >/dev/null || need+=(qemu-utils)
 [ -x /bin/busybox ] || need+=(busybox-static)
 command -v cpio >/dev/null || need+=(cpio)
 command -v zstd >/dev/null || need+=(zstd)
+# jq reads the API's JSON in the README's quickstart.
+command -v jq >/dev/null || need+=(jq)
 # python3, make and g++ build better-sqlite3's native addon.
 command -v make >/dev/null || need+=(make)
 command -v g++ >/dev/null || need+=(g++)

@@ -129,21 +129,35 @@ async function runShell(code: string): Promise<string> {
 }
 
 /**
- * Runs the TypeScript block with `npx tsx`, from a file at the top of the repository (where the
- * README says to run it: the root package is ESM, so top-level await works).
+ * Compiles the TypeScript block with the project's strict settings, then runs it with `npx tsx`
+ * from a file at the top of the repository (where the README says to run it: the root package
+ * is ESM, so top-level await works).
  */
 async function runTypeScript(code: string): Promise<string> {
   const file = join(REPO, `.readme-quickstart-${process.pid}.ts`);
+  const tsconfig = join(REPO, `.readme-quickstart-${process.pid}.json`);
   await writeFile(file, code);
+  await writeFile(
+    tsconfig,
+    JSON.stringify({
+      extends: './tsconfig.base.json',
+      compilerOptions: { noEmit: true },
+      files: [file],
+    }),
+  );
   try {
+    await run('npx', ['tsc', '-p', tsconfig], { cwd: REPO }).catch((error: { stdout: string }) => {
+      throw new Error(`the README's TypeScript does not compile:\n${error.stdout}`);
+    });
     const { stdout } = await run('npx', ['tsx', file], {
       cwd: REPO,
-      env: { ...process.env, TOKEN: token },
+      env: { ...process.env, VMKEEP_TOKEN: token },
       timeout: 180_000,
     });
     return stdout;
   } finally {
     await rm(file, { force: true });
+    await rm(tsconfig, { force: true });
   }
 }
 
@@ -245,6 +259,7 @@ describe('the README quickstart, followed word for word', () => {
       { id: string; name: string; state: string },
       { interval: string; retention: { max_count: number }; next_run_at: string },
     ];
+    expect(serverOutput).toContain(`export VMKEEP_URL=${baseUrl} VMKEEP_TOKEN=`);
     expect(created).toMatchObject({ name: 'demo', state: 'Running' });
     demoId = created.id;
     const heartbeat = ticks(output);
@@ -297,17 +312,21 @@ describe('the README quickstart, followed word for word', () => {
     const output = await runTypeScript(substitute(blocks[2]!.code, README_URL, baseUrl));
 
     expect(output).toMatch(/^next snapshot at \d{4}-\d\d-\d\dT[\d:.]+Z$/m);
+    expect(output).toMatch(/^before-upgrade: Standby, ready, frozen \d+ ms$/m);
     const sdkDemo = await api<{ state: string }>('/instances/sdk-demo');
     expect(sdkDemo.state).toBe('Running');
   }, 180_000);
 
-  it('cleans up, leaving no guest behind, and stops on Ctrl-C', async () => {
+  it('cleans up, leaving no guest or snapshot behind, and stops on Ctrl-C', async () => {
     await runShell(blocks[3]!.code);
 
     expect(await api<unknown[]>('/instances')).toEqual([]);
+    expect(await api<unknown[]>('/snapshots')).toEqual([]);
+    expect(await readdir(join(dataDir, 'snapshots'))).toEqual([]);
     expect(await vmmPids()).toEqual([]);
     await interruptServer();
     expect(serverOutput).toMatch(/"msg":"stopped"/);
+    expect(serverOutput).toContain('vmkeep stopped; no guests were running');
     expect(serverOutput).not.toMatch(/"level":(50|60)/);
     await expect(fetch(`${baseUrl}/health`)).rejects.toThrow();
   }, 120_000);

@@ -53,6 +53,14 @@ describe('vmkeep token', () => {
     ).resolves.toBeDefined();
   });
 
+  it('refuses to make up a secret where there is no data dir, naming the fixes', async () => {
+    const missing = join(await mkdtemp(join(tmpdir(), 'vmkeep-cli-')), 'data');
+    await expect(run(['token', '--data-dir', missing])).rejects.toThrow(
+      /no vmkeep data directory at .*\/data: run this in the folder where you ran `npm start`/,
+    );
+    await expect(readFile(join(missing, 'jwt-secret'))).rejects.toThrow(/ENOENT/);
+  });
+
   it('rejects a lifetime that is not a Go duration', async () => {
     await expect(run(['token', '--ttl', '7d'])).rejects.toThrow(/not a duration/);
   });
@@ -76,12 +84,39 @@ describe('API commands', () => {
 
   it('snapshots list passes the instance filter and instances list the state', async () => {
     const env = { VMKEEP_URL: 'http://vmkeep.test', VMKEEP_TOKEN: 'env-token' };
-    const a = await run(['snapshots', 'list', '--instance', 'i1'], env, () => json([]));
-    expect(a.requests[0]?.url).toBe('http://vmkeep.test/snapshots?source_instance_id=i1');
-    expect(a.requests[0]?.headers.get('Authorization')).toBe('Bearer env-token');
+    const a = await run(['snapshots', 'list', '--instance', 'gone'], env, (request) =>
+      request.url.includes('/instances/')
+        ? json({ code: 'not_found', message: 'no' }, 404)
+        : json([]),
+    );
+    expect(a.requests.map((r) => r.url)).toEqual([
+      'http://vmkeep.test/instances/gone',
+      'http://vmkeep.test/snapshots?source_instance_id=gone',
+    ]);
+    expect(a.requests[1]?.headers.get('Authorization')).toBe('Bearer env-token');
     const b = await run(['instances', 'list', '--state', 'Running'], env, () => json([]));
     expect(b.requests[0]?.url).toBe('http://vmkeep.test/instances?state=Running');
     expect(b.stdout.trim()).toBe('[]');
+  });
+
+  it('snapshots list --instance takes a name and filters by its id', async () => {
+    const { requests } = await run(
+      ['--url', 'http://vmkeep.test', 'snapshots', 'list', '--instance', 'demo'],
+      {},
+      (request) => (request.url.includes('/instances/') ? json({ id: 'i-demo' }) : json([])),
+    );
+    expect(requests[1]?.url).toBe('http://vmkeep.test/snapshots?source_instance_id=i-demo');
+  });
+
+  it('snapshots list --instance reports an ambiguous prefix instead of listing nothing', async () => {
+    const { stderr, requests } = await run(
+      ['--url', 'http://vmkeep.test', 'snapshots', 'list', '--instance', 'a'],
+      {},
+      () => json({ code: 'ambiguous', message: '"a" matches more than one instance id' }, 409),
+    );
+    expect(requests).toHaveLength(1);
+    expect(stderr).toBe('error: ambiguous: "a" matches more than one instance id\n');
+    expect(process.exitCode).toBe(1);
   });
 
   it('prints the server error code and sets a failing exit code', async () => {

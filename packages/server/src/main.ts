@@ -10,7 +10,7 @@ import { resolveJwtSecret, signToken } from './auth.js';
 import { loadConfig } from './config.js';
 import type { ServerDeps } from './deps.js';
 import { systemClock } from './domain/clock.js';
-import { capabilitiesOf, createServices } from './services.js';
+import { capabilitiesOf, createServices, type GuestsAtExit } from './services.js';
 
 /** Lifetime of the token printed at start. */
 const PRINTED_TOKEN_TTL_MS = 7 * 24 * 3_600_000;
@@ -40,8 +40,9 @@ async function main(): Promise<void> {
       process.stdout.write(
         `\nvmkeep ${config.version} is listening on ${url}\n` +
           `  API reference: ${url}/docs\n` +
-          `  token (7 days): ${token}\n` +
-          `  try: curl -H "Authorization: Bearer $TOKEN" ${url}/capabilities\n\n`,
+          `  token (7 days): ${token}\n\n` +
+          `  export VMKEEP_URL=${url} VMKEEP_TOKEN=${token}\n` +
+          `  curl -H "Authorization: Bearer $VMKEEP_TOKEN" $VMKEEP_URL/capabilities\n\n`,
       );
     });
   });
@@ -61,8 +62,9 @@ async function main(): Promise<void> {
     // 2. Let the scheduler finish or fail its runs, keep or shut down the guests
     //    (VMKEEP_ON_EXIT), close the database.
     try {
-      await services.close();
-      logger.info('stopped');
+      const guests = await services.close();
+      logger.info(guests, 'stopped');
+      process.stdout.write(`\nvmkeep stopped; ${describeGuests(guests)}\n`);
       process.exit(0);
     } catch (error) {
       logger.error({ err: error }, 'error while stopping');
@@ -71,6 +73,19 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', (signal) => void stop(signal));
   process.on('SIGTERM', (signal) => void stop(signal));
+}
+
+function describeGuests({ kept, stopped }: GuestsAtExit): string {
+  const count = (n: number) => `${n} guest${n === 1 ? '' : 's'}`;
+  const parts: string[] = [];
+  if (stopped > 0) parts.push(`${count(stopped)} powered off`);
+  if (kept > 0) {
+    parts.push(
+      `${count(kept)} left running, to be re-attached at the next start ` +
+        '(VMKEEP_ON_EXIT=shutdown powers guests off instead)',
+    );
+  }
+  return parts.length > 0 ? parts.join('; ') : 'no guests were running';
 }
 
 main().catch((error: unknown) => {

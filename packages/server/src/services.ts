@@ -38,7 +38,15 @@ export interface Services {
   scheduler: Scheduler;
   drivers: ReadonlyMap<HypervisorKind, HypervisorDriver>;
   /** Stops the scheduler, then keeps or shuts down guests per `VMKEEP_ON_EXIT`, then the db. */
-  close(): Promise<void>;
+  close(): Promise<GuestsAtExit>;
+}
+
+/** What stopping the server did to the guests. */
+export interface GuestsAtExit {
+  /** Left running, to be re-attached at the next start (`VMKEEP_ON_EXIT=keep`). */
+  kept: number;
+  /** Powered off (`VMKEEP_ON_EXIT=shutdown`). */
+  stopped: number;
 }
 
 export interface ServiceOptions {
@@ -129,19 +137,27 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
     drivers,
     async close() {
       await scheduler.stop();
+      const guests: GuestsAtExit = { kept: 0, stopped: 0 };
       if (config.onExit === 'shutdown') {
         for (const state of ['Running', 'Paused'] as const) {
           for (const instance of instances.list({ state }).items) {
-            await instances.stop(instance.id).catch((error: unknown) => {
-              logger.warn({ err: error, instanceId: instance.id }, 'could not stop guest at exit');
-            });
+            await instances.stop(instance.id).then(
+              () => guests.stopped++,
+              (error: unknown) => {
+                logger.warn(
+                  { err: error, instanceId: instance.id },
+                  'could not stop guest at exit',
+                );
+              },
+            );
           }
         }
-      } else {
-        await instances.detachAll();
       }
+      // After a shutdown, whatever could not be stopped is let go too, and still counted.
+      guests.kept = await instances.detachAll();
       domain.close();
       db.close();
+      return guests;
     },
   };
 }

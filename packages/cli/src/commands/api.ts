@@ -33,6 +33,17 @@ function print(io: CliIo, result: Result): void {
   io.stdout(`${JSON.stringify(result.data, null, 2)}\n`);
 }
 
+/**
+ * The id of the instance `ref` names, or the failed lookup. The snapshot filter matches ids
+ * only, and a name there would silently list nothing; a ref no instance answers to (one since
+ * deleted, whose snapshots remain) is taken as the id it is.
+ */
+async function instanceId(client: VmkeepClient, ref: string): Promise<string | Result> {
+  const found = await client.GET('/instances/{id}', { params: { path: { id: ref } } });
+  if (found.data) return found.data.id;
+  return found.response.status === 404 ? ref : found;
+}
+
 export function registerApiCommands(program: Command, io: CliIo): void {
   const instances = program.command('instances').description('instances');
   instances
@@ -48,10 +59,13 @@ export function registerApiCommands(program: Command, io: CliIo): void {
   snapshots
     .command('list')
     .description('list snapshots')
-    .option('--instance <id>', 'only snapshots of this instance id')
+    .option('--instance <ref>', 'only snapshots of this instance (id, name or id prefix)')
     .action(async (options: { instance?: string }, command: Command) => {
-      const query = options.instance ? { source_instance_id: options.instance } : {};
-      print(io, await clientFor(command, io).GET('/snapshots', { params: { query } }));
+      const client = clientFor(command, io);
+      const id = options.instance ? await instanceId(client, options.instance) : undefined;
+      if (typeof id === 'object') return print(io, id);
+      const query = id ? { source_instance_id: id } : {};
+      print(io, await client.GET('/snapshots', { params: { query } }));
     });
 
   const schedule = program.command('schedule').description('snapshot schedules');

@@ -1,7 +1,10 @@
 /**
  * `vmkeep token`: prints a bearer token signed with the server's secret — `JWT_SECRET` when
- * set, else `<data-dir>/jwt-secret` (created if the server has not started yet, so both agree).
+ * set, else `<data-dir>/jwt-secret` (created if the server has not started on that data dir
+ * yet, so both agree). Without a data dir it refuses: a token signed with a secret made up in
+ * the wrong folder would only earn 401s.
  */
+import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseTokenTtl, resolveJwtSecret, signToken } from '@vmkeep/server/auth';
 import type { Command } from 'commander';
@@ -15,10 +18,15 @@ export function registerToken(program: Command, io: CliIo): void {
     .option('--ttl <duration>', 'token lifetime, as a Go duration', '168h')
     .action(async (options: { dataDir: string; ttl: string }) => {
       const ttlMs = parseTokenTtl(options.ttl);
-      const secret = await resolveJwtSecret({
-        envSecret: io.env.JWT_SECRET || undefined,
-        dataDir: resolve(options.dataDir),
-      });
+      const envSecret = io.env.JWT_SECRET || undefined;
+      const dataDir = resolve(options.dataDir);
+      if (!envSecret && !existsSync(dataDir)) {
+        throw new Error(
+          `no vmkeep data directory at ${dataDir}: run this in the folder where you ran ` +
+            '`npm start`, or pass --data-dir (VMKEEP_DATA_DIR), or set JWT_SECRET',
+        );
+      }
+      const secret = await resolveJwtSecret({ envSecret, dataDir });
       io.stdout(`${await signToken(secret, { ttlMs })}\n`);
     });
 }

@@ -87,12 +87,15 @@ export class InstanceService {
 
   /**
    * Lets go of every VMM without stopping it (server shutdown): the guests keep running and
-   * the next start re-attaches them.
+   * the next start re-attaches them. Returns how many it let go.
    */
-  async detachAll(): Promise<void> {
+  async detachAll(): Promise<number> {
+    let detached = 0;
     for (const [id, vm] of this.ctx.runtime.entries()) {
       this.ctx.runtime.take(id);
       await vm.detach();
+      detached++;
     }
+    return detached;
   }
 }
