@@ -57,6 +57,6 @@ export function snapshotPort(snapshots: SnapshotService): SnapshotPort {
         };
       });
     },
-    delete: (snapshotId) => snapshots.delete(snapshotId),
+    deleteUnlessPinned: (snapshotId) => snapshots.delete(snapshotId, { keepPinned: true }),
   };
 }

@@ -228,3 +228,56 @@ describe('BB-24 name collisions', () => {
     expect((await world.getSchedule('inst_A')).body.name_prefix).toBe('p'.repeat(47));
   });
 });
+
+describe('pins that land while retention runs', () => {
+  it('keeps a snapshot pinned after retention planned its deletion', async () => {
+    const world = await newWorld();
+    await world.addInstance('inst_A');
+    await world.putSchedule('inst_A', { interval: '1m', retention: { max_count: 10 } });
+    await world.advanceTo('2025-03-01T00:03:30Z');
+    const [s1, s2, s3] = (await world.listSnapshots('inst_A')).map((s) => s.id);
+    // Same interval, so the 4m run still comes; it must prune three snapshots.
+    await world.putSchedule('inst_A', { interval: '1m', retention: { max_count: 1 } });
+
+    // As retention deletes its first, a user pins the other two. The pins take the snapshots'
+    // locks first, so retention's deletes find them pinned.
+    const pins: Promise<unknown>[] = [];
+    world.services.scheduler.events.on('retention-deleted', (event) => {
+      if (pins.length > 0) return;
+      for (const id of [s1, s2, s3]) {
+        if (id !== event.snapshotId)
+          pins.push(world.services.snapshots.patch(id!, { pinned: true }));
+      }
+    });
+    await world.advanceTo('2025-03-01T00:04:30Z');
+    await Promise.all(pins);
+
+    const left = (await world.listSnapshots('inst_A')).map((s) => s.id);
+    const pinned = [s1, s2, s3].filter((id) => left.includes(id!));
+    expect(pins).toHaveLength(2);
+    expect(pinned).toHaveLength(2);
+    for (const id of pinned) expect((await world.getSnapshot(id!)).body.pinned).toBe(true);
+    expect(left).toHaveLength(3);
+    expect((await world.getSchedule('inst_A')).body.last_error).toBeNull();
+  });
+});
+
+describe('tags on a scheduled snapshot', () => {
+  it('keeps the two provenance tags and takes no more user tags than fit beside them', async () => {
+    const world = await newWorld();
+    await world.addInstance('inst_A');
+    await world.putSchedule('inst_A', { interval: '1m', retention: { max_count: 3 } });
+    await world.advanceTo('2025-03-01T00:01:30Z');
+    const [scheduled] = await world.listSnapshots('inst_A');
+    const tags = (n: number) =>
+      Object.fromEntries(Array.from({ length: n }, (_, i) => [`k${i}`, 'v']));
+
+    const tooMany = await world.request('PATCH', `/snapshots/${scheduled!.id}`, { tags: tags(49) });
+    expect(tooMany.status).toBe(400);
+    expect(tooMany.body.message).toMatch(/keeps 2 server tags, so at most 48 of yours fit/);
+    const fits = await world.request('PATCH', `/snapshots/${scheduled!.id}`, { tags: tags(48) });
+    expect(fits.status).toBe(200);
+    expect(Object.keys(fits.body.tags)).toHaveLength(50);
+    expect(fits.body.tags['hypeman.scheduled']).toBe('true');
+  });
+});

@@ -159,6 +159,14 @@ export class FakeSnapshots implements SnapshotPort {
       }));
   }
 
+  /** Retention's delete: a snapshot pinned by now is kept (`false`), as the domain does. */
+  async deleteUnlessPinned(snapshotId: string): Promise<boolean> {
+    if (this.snapshots.get(snapshotId)?.pinned) return false;
+    await this.delete(snapshotId);
+    return true;
+  }
+
+  /** A user's delete (and retention's, once the pin check passed). */
   async delete(snapshotId: string): Promise<void> {
     const snapshot = this.snapshots.get(snapshotId);
     const instanceId = snapshot?.source_instance_id ?? '';

@@ -55,8 +55,12 @@ export interface SnapshotPort {
   /** Snapshots whose provenance names `instanceId`'s schedule, in any status. */
   listScheduled(instanceId: string): ScheduledSnapshot[];
 
-  /** Throws a DomainError with code 'not_found' when already gone. */
-  delete(snapshotId: string): Promise<void>;
+  /**
+   * Deletes a snapshot retention chose, unless it is pinned by the time the delete holds it
+   * (a pin may land after the plan): then it is kept and this returns `false`. Throws a
+   * DomainError with code 'not_found' when already gone.
+   */
+  deleteUnlessPinned(snapshotId: string): Promise<boolean>;
 }
 
 /** The logging surface the scheduler uses; a pino logger satisfies it. */

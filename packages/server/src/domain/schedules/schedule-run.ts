@@ -190,7 +190,10 @@ async function prune(
     ctx.checkpoint();
     ctx.store.renewLease(runId, ctx.clock.now() + ctx.captureTimeoutMs + ctx.leaseMarginMs);
     try {
-      await ctx.snapshots.delete(decision.id);
+      if (!(await ctx.snapshots.deleteUnlessPinned(decision.id))) {
+        ctx.logger.info({ snapshotId: decision.id, runId }, 'pinned during the run; kept');
+        continue;
+      }
     } catch (error) {
       if (!(error instanceof DomainError && error.code === 'not_found')) {
         ctx.logger.warn({ snapshotId: decision.id, err: error }, 'retention delete failed');

@@ -15,12 +15,29 @@ import { ConflictError } from '../errors.js';
 import type { DomainContext } from '../instances/context.js';
 import { requireSnapshot, snapshotKey } from './lookup.js';
 
-/** Deletes a snapshot; see the module doc for the order. */
-export async function deleteSnapshot(ctx: DomainContext, snapshotId: string): Promise<void> {
-  await ctx.locks.run(
+export interface DeleteSnapshotOptions {
+  /**
+   * Keep the snapshot if it is pinned when the lock is held (retention's deletes): a pin that
+   * landed after retention made its plan must still win, and the pin's PATCH holds the same
+   * lock, so the check cannot miss it.
+   */
+  keepPinned?: boolean;
+}
+
+/**
+ * Deletes a snapshot; see the module doc for the order. Returns `false` when `keepPinned` kept
+ * a pinned one, `true` once it is gone.
+ */
+export async function deleteSnapshot(
+  ctx: DomainContext,
+  snapshotId: string,
+  opts: DeleteSnapshotOptions = {},
+): Promise<boolean> {
+  return ctx.locks.run(
     snapshotKey(snapshotId),
     async () => {
       const snapshot = requireSnapshot(ctx, snapshotId);
+      if (opts.keepPinned && snapshot.pinned) return false;
       if (snapshot.status === 'creating') {
         throw new ConflictError(
           `snapshot ${snapshotId} is still being created; delete it once it is ready`,
@@ -57,6 +74,7 @@ export async function deleteSnapshot(ctx: DomainContext, snapshotId: string): Pr
         sourceInstanceId: snapshot.sourceInstanceId,
         at: ctx.clock.now(),
       });
+      return true;
     },
     { operation: 'delete', subject: `snapshot ${snapshotId}` },
   );

@@ -6,7 +6,7 @@
 import type { SnapshotRecord } from '../../store/snapshots-repo.js';
 import { InvalidRequestError } from '../errors.js';
 import type { DomainContext } from '../instances/context.js';
-import { RESERVED_TAG_PREFIXES, validateTags } from '../instances/validation.js';
+import { RESERVED_TAG_PREFIXES, TAG_LIMITS, validateTags } from '../instances/validation.js';
 import { requireSnapshot, snapshotKey } from './lookup.js';
 
 /** The body of `PATCH /snapshots/{sid}`. */
@@ -34,6 +34,14 @@ export async function patchSnapshot(
       const serverTags = Object.entries(snapshot.tags).filter(([key]) =>
         RESERVED_TAG_PREFIXES.some((p) => key.startsWith(p)),
       );
+      const room = TAG_LIMITS.maxEntries - serverTags.length;
+      if (Object.keys(userTags).length > room) {
+        throw new InvalidRequestError(
+          `tags has ${Object.keys(userTags).length} entries, but snapshot ${snapshotId} keeps ` +
+            `${serverTags.length} server tags, so at most ${room} of yours fit the limit of ` +
+            `${TAG_LIMITS.maxEntries}`,
+        );
+      }
       patch.tags = { ...userTags, ...Object.fromEntries(serverTags) };
     }
     return ctx.repos.snapshots.update(snapshotId, patch)!;

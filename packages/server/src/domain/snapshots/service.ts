@@ -8,7 +8,7 @@ import type { SnapshotRecord } from '../../store/snapshots-repo.js';
 import type { DomainContext } from '../instances/context.js';
 import type { VerbOptions } from '../instances/resolve.js';
 import { type CreateSnapshotInput, type CreateSnapshotOptions, createSnapshot } from './create.js';
-import { deleteSnapshot } from './delete.js';
+import { type DeleteSnapshotOptions, deleteSnapshot } from './delete.js';
 import { type ForkSnapshotInput, forkSnapshot } from './fork.js';
 import { listSnapshots, type SnapshotListQuery } from './list.js';
 import { requireSnapshot } from './lookup.js';
@@ -45,8 +45,9 @@ export class SnapshotService {
     return this.ctx.repos.snapshots.listScheduled(instanceId);
   }
 
-  delete(snapshotId: string): Promise<void> {
-    return deleteSnapshot(this.ctx, snapshotId);
+  /** Deletes a snapshot; `false` if `keepPinned` found it pinned and kept it. */
+  delete(snapshotId: string, opts?: DeleteSnapshotOptions): Promise<boolean> {
+    return deleteSnapshot(this.ctx, snapshotId, opts);
   }
 
   restore(
