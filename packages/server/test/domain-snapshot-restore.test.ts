@@ -1,7 +1,7 @@
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { InvalidRequestError, InvalidStateError } from '../src/domain/errors.js';
+import { InvalidRequestError, InvalidStateError, NotFoundError } from '../src/domain/errors.js';
 import { createHarness, type Harness } from './domain-harness.js';
 
 let h: Harness;
@@ -21,6 +21,21 @@ async function running(name = 'web') {
 
 /** Calls the mock driver saw for one instance, by kind. */
 const _calls = (id: string) => h.driver.calls.kinds(id);
+
+describe('restore racing a delete of its snapshot', () => {
+  it('answers not found when the delete held the snapshot first, and leaves the instance as it was', async () => {
+    await running();
+    await h.instances.stop('web');
+    const snapshot = await h.snapshots.create('web');
+
+    const deleted = h.snapshots.delete(snapshot.id);
+    const restored = h.snapshots.restore('web', snapshot.id);
+
+    await deleted;
+    await expect(restored).rejects.toBeInstanceOf(NotFoundError);
+    expect(h.instances.get('web').state).toBe('Stopped');
+  });
+});
 
 describe('fork and restore', () => {
   async function inode(path: string) {

@@ -43,6 +43,8 @@ export async function restoreSnapshot(
     const driver = target === 'Running' ? driverFor(ctx, snapshot.sourceHypervisor) : undefined;
 
     return ctx.locks.run(snapshotKey(snapshotId), async () => {
+      // Again under the snapshot's lock: a delete that held it first has removed it (404).
+      requireReady(ctx, snapshotId);
       const snapshotDir = ctx.paths.snapshot(snapshotId);
       const manifest = await readManifest(snapshotDir);
 
