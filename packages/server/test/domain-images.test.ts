@@ -112,6 +112,46 @@ describe('images', () => {
     expect(await entries(h.ctx.paths.images)).toEqual(['default']);
   });
 
+  it('settles every race between deleting an image and booting from it, never half-deleted', async () => {
+    const kernel = join(h.hostDir, 'vmlinuz');
+    const outcomes = new Set<string>();
+    for (let i = 0; i < 40; i++) {
+      const name = `race${i}`;
+      await h.images.create({ name, kernel_path: kernel });
+      const create = () => h.instances.create({ name: `vm${i}`, image: name });
+      const remove = () => h.images.delete(name);
+      const [created, deleted] = await Promise.allSettled(
+        i % 2 === 0 ? [create(), remove()] : [remove(), create()].reverse(),
+      );
+
+      // Either the boot won (the image stays, in use) or the delete did (no instance).
+      const record = h.ctx.repos.images.get(name);
+      const files = (await entries(h.ctx.paths.images)).includes(name);
+      if (created.status === 'fulfilled') {
+        expect(deleted.status === 'rejected' && deleted.reason).toBeInstanceOf(ConflictError);
+        expect([record !== undefined, files]).toEqual([true, true]);
+        outcomes.add('boot won');
+      } else {
+        expect(created.reason).toBeInstanceOf(NotFoundError);
+        expect(deleted.status).toBe('fulfilled');
+        expect([record, files]).toEqual([undefined, false]);
+        outcomes.add('delete won');
+      }
+    }
+    expect(outcomes.size).toBeGreaterThan(0);
+  });
+
+  it("refuses an instance name that is another instance's id", async () => {
+    const web = await h.instances.create({ name: 'web', image: 'default' });
+    await expect(h.instances.create({ name: web.id, image: 'default' })).rejects.toThrow(
+      /is the id of another instance; choose a name that is not an id/,
+    );
+    const snapshot = await h.snapshots.create('web');
+    await expect(h.snapshots.fork(snapshot.id, { name: web.id })).rejects.toBeInstanceOf(
+      AlreadyExistsError,
+    );
+  });
+
   it('lists images by name', async () => {
     await mkdir(join(h.hostDir, 'k'), { recursive: true });
     await h.images.create({ name: 'b-image', kernel_path: join(h.hostDir, 'vmlinuz') });

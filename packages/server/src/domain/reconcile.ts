@@ -73,8 +73,9 @@ export async function reconcile(ctx: DomainContext): Promise<ReconcileReport> {
   for (const name of await listDir(ctx.paths.instances)) {
     if (isWorkInProgress(name) || !instanceIds.has(name)) await remove(ctx.paths.instance(name));
   }
+  const imageNames = new Set(ctx.repos.images.list().map((i) => i.name));
   for (const name of await listDir(ctx.paths.images)) {
-    if (isWorkInProgress(name)) await remove(ctx.paths.image(name));
+    if (isWorkInProgress(name) || !imageNames.has(name)) await remove(ctx.paths.image(name));
   }
 
   // 3. Instances against their VMMs.

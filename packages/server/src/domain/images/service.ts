@@ -98,13 +98,30 @@ export class ImageService {
           { snapshot_ids: snapshots },
         );
       }
+      // The record goes first, with the users counted again in the same synchronous step: an
+      // instance created while the snapshots were being checked has its row by now (and then
+      // this is a 409), and one created after finds no image (404). Files then follow; a
+      // crash in between leaves a directory without a record, which reconcile removes.
+      this.dropRecordIfUnused(image.name);
       const trash = join(this.ctx.paths.images, `${TRASH_PREFIX}${image.name}-${newId()}`);
       await this.ctx.fs.rename(this.ctx.paths.image(image.name), trash);
-      this.ctx.repos.images.delete(image.name);
       await this.ctx.fs.removeDir(trash).catch((err: unknown) => {
         this.ctx.logger.warn({ err, path: trash }, 'could not remove deleted image files');
       });
     });
+  }
+
+  private dropRecordIfUnused(name: string): void {
+    const users = this.ctx.repos.instances.countByImage(name);
+    try {
+      if (users === 0) this.ctx.repos.images.delete(name);
+    } catch (err) {
+      // Another server process on this database booted an instance from it just now.
+      if ((err as { code?: string }).code !== 'SQLITE_CONSTRAINT_FOREIGNKEY') throw err;
+    }
+    if (users > 0 || this.ctx.repos.images.get(name)) {
+      throw new ConflictError(`image ${name} has just been taken into use; delete its users first`);
+    }
   }
 
   view(record: ImageRecord): Image {

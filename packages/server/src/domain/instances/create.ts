@@ -178,11 +178,22 @@ export function insertOrConflict(
   ctx: DomainContext,
   instance: Omit<InstanceRecord, 'seq'>,
 ): InstanceRecord {
+  // A name that is another instance's id would make `{id}` in a path reach that instance.
+  if (ctx.repos.instances.get(instance.name)) {
+    throw new AlreadyExistsError(
+      `${instance.name} is the id of another instance; choose a name that is not an id`,
+    );
+  }
   try {
     return ctx.repos.instances.insert(instance);
   } catch (err) {
-    if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') {
+    const code = (err as { code?: string }).code;
+    if (code === 'SQLITE_CONSTRAINT_UNIQUE') {
       throw new AlreadyExistsError(`an instance named ${instance.name} already exists`);
+    }
+    // The image was deleted since the request looked it up.
+    if (code === 'SQLITE_CONSTRAINT_FOREIGNKEY') {
+      throw new NotFoundError(`image ${instance.image} not found`);
     }
     throw err;
   }
