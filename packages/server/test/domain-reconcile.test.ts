@@ -76,6 +76,44 @@ describe('reconcile after a crash', () => {
     await eventually(() => h.instances.get('running').state === 'Stopped');
   });
 
+  it('resumes a guest an interrupted operation paused, but not one the user paused', async () => {
+    const cut = await h.instances.create({ name: 'cut', image: 'default' });
+    const forked = await h.instances.create({ name: 'forked', image: 'default' });
+    const user = await h.instances.create({ name: 'user', image: 'default' });
+    await h.instances.pause('user');
+    // A capture (record Running) and a fork's restore (record Created) stopped their vCPUs,
+    // then the server died before resuming them.
+    await h.driver.vm(cut.id)!.pause();
+    await h.driver.vm(forked.id)!.pause();
+    h.ctx.repos.instances.update(forked.id, { state: 'Created' });
+
+    h = await h.restart();
+    await reconcile(h.ctx);
+
+    expect(h.instances.get('cut')).toMatchObject({ state: 'Running', stateError: null });
+    expect(h.instances.get('forked')).toMatchObject({ state: 'Running', stateError: null });
+    expect(await h.driver.vm(cut.id)!.status()).toBe('running');
+    expect(h.instances.get('user')).toMatchObject({ state: 'Paused', stateError: null });
+    expect(await h.driver.vm(user.id)!.status()).toBe('paused');
+  });
+
+  it('reports and retries a guest an interrupted operation paused that will not resume', async () => {
+    const cut = await h.instances.create({ name: 'cut', image: 'default' });
+    await h.driver.vm(cut.id)!.pause();
+
+    h = await h.restart();
+    h.driver.faults.inject('resume', { fail: 'stuck' });
+    await reconcile(h.ctx);
+
+    const stuck = h.instances.get('cut');
+    expect(stuck.state).toBe('Paused');
+    expect(stuck.stateError).toMatch(/left paused by an operation the server was cut in/);
+    // The retry loop resumes it once the fault is gone.
+    await h.clock.advance(h.ctx.settings.resumeRetryInitialMs);
+    await eventually(() => h.instances.get('cut').state === 'Running');
+    expect(h.instances.get('cut').stateError).toBeNull();
+  });
+
   it('marks guests whose VMM died Stopped, or Standby when their standby state is complete', async () => {
     const dead = await h.instances.create({ name: 'dead', image: 'default' });
     const sleeping = await h.instances.create({ name: 'sleeping', image: 'default' });

@@ -3,8 +3,8 @@
  * child process on a temp data dir with QEMU (TCG) and a 1 GiB guest; it is sent SIGKILL while
  * the snapshot's memory is being written into `snapshots/.tmp-<id>/`, then started again on
  * the same data dir. The restarted server must show no `creating` snapshot and no `.tmp-*` or
- * orphan payload, and the guest re-attached (or Stopped) in a state that matches what the guest
- * does. One guest runs at a time; every process started here is ended in `afterAll`.
+ * orphan payload, and the guest re-attached and running on. One guest runs at a time; every
+ * process started here is ended in `afterAll`.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
@@ -134,7 +134,7 @@ let client: VmkeepClient;
 let id: string;
 
 describe('a server killed during a snapshot', () => {
-  it('restarts with no half-written snapshot and the guest re-attached consistently', async () => {
+  it('restarts with no half-written snapshot and the guest re-attached, running on', async () => {
     // 1. A 1 GiB guest with a heartbeat.
     client = await startServer();
     const created = await client.POST('/instances', {
@@ -182,25 +182,16 @@ describe('a server killed during a snapshot', () => {
     expect(snapshots).toEqual([]);
     expect(await readdir(snapshotsDir)).toEqual([]);
     const { data: instance } = await client.GET('/instances/{id}', { params: { path: { id } } });
-    expect(['Running', 'Paused', 'Stopped'], JSON.stringify(instance)).toContain(instance?.state);
-    expect(instance?.state_error).toBeNull();
+    // Running, whatever instant the capture was cut at: its VMM survived, and a pause the
+    // capture made is undone (the user never asked for one).
+    expect(instance, serverOutput).toMatchObject({ state: 'Running', state_error: null });
 
-    // 4. Its state is what the guest does: a Paused guest does not tick, a Running one does,
-    //    and it is still the same boot (re-attached, never rebooted).
-    if (instance?.state === 'Paused') {
-      const frozen = (await ticksOf(client, id)).length;
-      await new Promise((resolve) => setTimeout(resolve, 3_000));
-      expect((await ticksOf(client, id)).length).toBe(frozen);
-      const resumed = await client.POST('/instances/{id}/resume', { params: { path: { id } } });
-      expect(resumed.data?.state).toBe('Running');
-    }
-    if (instance?.state !== 'Stopped') {
-      expect(await vmmPids()).toEqual([vmmPid]);
-      const now = (await ticksOf(client, id)).length;
-      const later = await waitForTicks(client, id, now + 2);
-      expect(later.every((t) => t.bootId === bootId)).toBe(true);
-      expect((await ticksOf(client, id)).length).toBeGreaterThan(now);
-    }
+    // 4. And it does run: it ticks on, the same boot (re-attached, never rebooted).
+    expect(await vmmPids()).toEqual([vmmPid]);
+    const now = (await ticksOf(client, id)).length;
+    const later = await waitForTicks(client, id, now + 2);
+    expect(later.every((t) => t.bootId === bootId)).toBe(true);
+    expect((await ticksOf(client, id)).length).toBeGreaterThan(now);
   }, 300_000);
 
   // The cut capture had put its disk overlay on the live guest; attach merged it back, so the

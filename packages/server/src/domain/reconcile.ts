@@ -130,15 +130,30 @@ async function reconcileInstance(
       report.reattached.push(instance.id);
       // The live VMM holds the current memory; standby state left by a crash is stale.
       await ctx.fs.removeDir(ctx.paths.standbyDir(instance.id));
-      const state = power === 'paused' ? 'Paused' : 'Running';
+      // Paused while the record says otherwise: the pause was an operation's (a capture, a
+      // standby, a fork's restore) that the crash cut short, never the user's, so the guest
+      // runs again. If it will not, it is reported and retried like a failed resume.
+      let stateError: string | null = null;
+      if (power === 'paused' && instance.state !== 'Paused') {
+        stateError = await vm.resume().then(
+          () => null,
+          (err: unknown) =>
+            `left paused by an operation the server was cut in; resume failed: ${(err as Error).message}`,
+        );
+        ctx.logger.info(
+          { instanceId: instance.id, was: instance.state, resumed: stateError === null },
+          'guest paused by an interrupted operation',
+        );
+      }
+      const paused = power === 'paused' && (instance.state === 'Paused' || stateError !== null);
       // A guest paused by a failed resume (state_error set) keeps its error and gets its retry.
-      const stuck = state === 'Paused' && instance.state === 'Paused' && instance.stateError;
+      stateError ??= paused && instance.state === 'Paused' ? instance.stateError : null;
       const updated = updateInstance(ctx, instance, {
-        state,
+        state: paused ? 'Paused' : 'Running',
         pid: vm.pid,
-        stateError: stuck ? instance.stateError : null,
+        stateError,
       });
-      if (stuck) rearmResumeRetry(ctx, instance.id);
+      if (stateError) rearmResumeRetry(ctx, instance.id);
       return updated;
     }
     if (vm) await vm.kill().catch(() => undefined);
