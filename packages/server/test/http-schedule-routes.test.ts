@@ -146,6 +146,8 @@ describe('BB-17 zero values over HTTP', () => {
     ['an empty retention', {}],
     ['no retention', undefined],
     ['max_count -1', { max_count: -1 }],
+    ['max_count 1,000,001', { max_count: 1_000_001 }],
+    ['max_count 1e300', { max_count: 1e300 }],
     ['max_age -1h', { max_age: '-1h' }],
   ])(
     'BB-17 c: rejects %s with 400 naming retention, and keeps the schedule',

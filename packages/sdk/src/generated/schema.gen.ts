@@ -841,7 +841,7 @@ export interface components {
          *     selects is deleted). Manual and pinned snapshots are never deleted.
          */
         SetSnapshotScheduleRetention: {
-            /** @description Keep at most this many scheduled snapshots; 0 = no count limit. */
+            /** @description Keep at most this many scheduled snapshots (at most 1,000,000); 0 = no count limit. */
             max_count?: number;
             /** @description Delete scheduled snapshots older than this Go duration; `0s` = no age limit. */
             max_age?: string;

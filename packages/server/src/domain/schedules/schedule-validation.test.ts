@@ -67,6 +67,12 @@ describe('validateScheduleBody', () => {
       /integer >= 0/,
     ],
     [
+      'a max_count beyond a million',
+      { interval: '1m', retention: { max_count: 1e300 } },
+      'retention.max_count',
+      /at most 1000000; use max_age/,
+    ],
+    [
       'a fractional max_count',
       { interval: '1m', retention: { max_count: 1.5 } },
       'retention.max_count',

@@ -28,6 +28,12 @@ const MAX_TAG_KEY_LENGTH = 128;
 const MAX_TAG_VALUE_LENGTH = 256;
 const TAG_CHARSET = /^[A-Za-z0-9 _.:/=+@-]*$/;
 
+/**
+ * The largest `max_count`: a year of one-minute snapshots fits, and the number stays exact in
+ * JSON and in hypeman's Go clients (an int64), which `1e300` would not.
+ */
+export const MAX_RETENTION_COUNT = 1_000_000;
+
 /** Checks a PUT body and returns the configuration it describes. */
 export function validateScheduleBody(body: unknown, minIntervalNs: bigint): ScheduleConfig {
   // 1. Shape (what hypeman's OpenAPI validator rejects before its handler runs).
@@ -51,6 +57,12 @@ export function validateScheduleBody(body: unknown, minIntervalNs: bigint): Sche
     throw invalid(
       'retention.max_count',
       'retention.max_count must be an integer >= 0 (0 turns the count rule off)',
+    );
+  }
+  if ((maxCount as number) > MAX_RETENTION_COUNT) {
+    throw invalid(
+      'retention.max_count',
+      `retention.max_count must be at most ${MAX_RETENTION_COUNT}; use max_age for longer histories`,
     );
   }
   if (maxAge !== undefined && typeof maxAge !== 'string') {
