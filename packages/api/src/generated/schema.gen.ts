@@ -512,7 +512,9 @@ export interface paths {
         post?: never;
         /**
          * Delete the snapshot schedule of an instance
-         * @description Snapshots it took are kept. Works after the instance is deleted, by its id.
+         * @description Snapshots it took are kept and no longer pruned. A schedule put on the instance later
+         *     counts them as its own, as hypeman does, and prunes them by its retention: pin the ones
+         *     to keep for good. Works after the instance is deleted, by its id.
          */
         delete: operations["deleteInstanceSnapshotSchedule"];
         options?: never;
