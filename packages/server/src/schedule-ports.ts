@@ -5,8 +5,11 @@
 
 import { NotFoundError } from './domain/errors.js';
 import type { InstanceService } from './domain/instances/service.js';
+import { durationToMs } from './domain/schedules/duration.js';
 import type { InstancePort, SnapshotPort } from './domain/schedules/ports.js';
+import type { ScheduleStore } from './domain/schedules/schedule-store.js';
 import type { SnapshotService } from './domain/snapshots/service.js';
+import type { SnapshotExpiry } from './domain/snapshots/view.js';
 
 /** Finds instances by canonical id; a deleted instance is `undefined`, never an error. */
 export function instancePort(instances: InstanceService): InstancePort {
@@ -58,5 +61,21 @@ export function snapshotPort(snapshots: SnapshotService): SnapshotPort {
       });
     },
     deleteUnlessPinned: (snapshotId) => snapshots.delete(snapshotId, { keepPinned: true }),
+  };
+}
+
+/**
+ * `expires_at`: a ready, unpinned snapshot a schedule took may be pruned by age once it is
+ * older than the instance's current `max_age`. Count retention gives no date: it depends on
+ * runs still to come.
+ */
+export function scheduledExpiry(store: ScheduleStore): SnapshotExpiry {
+  return (record) => {
+    if (record.scheduleInstanceId === null || record.pinned || record.status !== 'ready') {
+      return null;
+    }
+    const schedule = store.get(record.scheduleInstanceId);
+    if (!schedule || schedule.maxAgeNs === 0n) return null;
+    return record.createdAt + durationToMs(schedule.maxAgeNs);
   };
 }

@@ -24,7 +24,7 @@ import { ScheduleService } from './domain/schedules/schedule-service.js';
 import { ScheduleStore } from './domain/schedules/schedule-store.js';
 import { Scheduler } from './domain/schedules/scheduler.js';
 import { SnapshotService } from './domain/snapshots/service.js';
-import { instancePort, snapshotPort } from './schedule-ports.js';
+import { instancePort, scheduledExpiry, snapshotPort } from './schedule-ports.js';
 import { type Db, openDatabase } from './store/db.js';
 
 /** The domain services routes call, and what `main` needs to stop them. */
@@ -94,9 +94,10 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
     clock,
     logger: logger.child({ subsystem: 'domain' }),
   });
+  const store = new ScheduleStore(db);
   const images = new ImageService(domain);
   const instances = new InstanceService(domain);
-  const snapshots = new SnapshotService(domain);
+  const snapshots = new SnapshotService(domain, scheduledExpiry(store));
 
   // 2. Reconcile before anything can act: half-written snapshots are removed and guests left
   //    running by the previous process are re-attached, so the scheduler sees the truth.
@@ -104,7 +105,6 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
   if (!opts.skipDefaultImage) await images.ensureDefault(await requireDefaultGuestImage());
 
   // 3. Schedules, then the scheduler; every PUT or DELETE wakes it.
-  const store = new ScheduleStore(db);
   const scheduler = new Scheduler({
     store,
     clock,

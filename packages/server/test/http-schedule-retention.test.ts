@@ -281,3 +281,31 @@ describe('tags on a scheduled snapshot', () => {
     expect(fits.body.tags['hypeman.scheduled']).toBe('true');
   });
 });
+
+describe('expires_at', () => {
+  it('is created_at + max_age for a scheduled snapshot, and null where no age rule applies', async () => {
+    const world = await newWorld();
+    await world.addInstance('inst_A');
+    const manual = await world.createSnapshot('inst_A', { name: 'manual' });
+    await world.putSchedule('inst_A', {
+      interval: '1m',
+      retention: { max_count: 5, max_age: '1h30m' },
+    });
+    await world.advanceTo('2025-03-01T00:02:30Z');
+    const [first, second] = (await world.listSnapshots('inst_A')).filter((s) => s.schedule);
+    const expiry = async (id: string) => (await world.getSnapshot(id)).body.expires_at;
+
+    expect(await expiry(first!.id)).toBe('2025-03-01T01:31:00.000Z');
+    expect(await expiry(second!.id)).toBe('2025-03-01T01:32:00.000Z');
+    expect(await expiry(manual.body.id)).toBeNull();
+    await world.request('PATCH', `/snapshots/${first!.id}`, { pinned: true });
+    expect(await expiry(first!.id)).toBeNull();
+    // Count rules give no date; without a schedule nothing prunes.
+    await world.putSchedule('inst_A', { interval: '1m', retention: { max_count: 5 } });
+    expect(await expiry(second!.id)).toBeNull();
+    await world.putSchedule('inst_A', { interval: '1m', retention: { max_age: '2h' } });
+    expect(await expiry(second!.id)).toBe('2025-03-01T02:02:00.000Z');
+    await world.deleteSchedule('inst_A');
+    expect(await expiry(second!.id)).toBeNull();
+  });
+});

@@ -814,7 +814,10 @@ export interface components {
             } | null;
             /**
              * Format: date-time
-             * @description When the current retention policy would delete it, if known.
+             * @description For a snapshot its instance's schedule took: `created_at` + the schedule's current
+             *     `retention.max_age`, the earliest time retention may delete it (at the first successful
+             *     run from then on). Null for manual and pinned snapshots and when no age rule is set;
+             *     `max_count` alone gives no date, since it depends on runs still to come.
              */
             expires_at: string | null;
             /** @description How long the guest was frozen for the capture; null when not measured. */

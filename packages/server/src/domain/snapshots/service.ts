@@ -14,11 +14,15 @@ import { listSnapshots, type SnapshotListQuery } from './list.js';
 import { requireSnapshot } from './lookup.js';
 import { type PatchSnapshotInput, patchSnapshot } from './patch.js';
 import { type RestoreSnapshotInput, restoreSnapshot } from './restore.js';
-import { type Snapshot, toSnapshot } from './view.js';
+import { type Snapshot, type SnapshotExpiry, toSnapshot } from './view.js';
 
 /** Snapshots: create, read, list, delete, restore, fork, patch. */
 export class SnapshotService {
-  constructor(private readonly ctx: DomainContext) {}
+  /** `expiry` fills `expires_at`; without it every snapshot has none. */
+  constructor(
+    private readonly ctx: DomainContext,
+    private readonly expiry?: SnapshotExpiry,
+  ) {}
 
   /**
    * Snapshots an instance (id, name or id prefix). Routes pass `{ lock: 'fail' }` so a busy
@@ -68,6 +72,6 @@ export class SnapshotService {
   }
 
   view(record: SnapshotRecord): Snapshot {
-    return toSnapshot(record);
+    return toSnapshot(record, this.expiry);
   }
 }

@@ -19,14 +19,21 @@ export interface Snapshot {
   pinned: boolean;
   /** Provenance of a scheduled snapshot; null for a manual one. Never client-writable. */
   schedule: { instance_id: string; run_id: string | null } | null;
-  /** When retention would delete it, if known (not computed yet: always null). */
+  /** The earliest time the current retention policy may delete it; null if none would. */
   expires_at: string | null;
   /** How long the guest was frozen by the capture. */
   downtime_ms: number | null;
 }
 
+/**
+ * When retention may delete a snapshot (epoch ms), or null. Schedules know; the snapshots
+ * domain does not, so the server passes this in (see `schedule-ports.ts`).
+ */
+export type SnapshotExpiry = (record: SnapshotRecord) => number | null;
+
 /** The API object for a snapshot record. */
-export function toSnapshot(record: SnapshotRecord): Snapshot {
+export function toSnapshot(record: SnapshotRecord, expiry: SnapshotExpiry = () => null): Snapshot {
+  const expiresAt = expiry(record);
   return {
     id: record.id,
     name: record.name,
@@ -43,7 +50,7 @@ export function toSnapshot(record: SnapshotRecord): Snapshot {
       record.scheduleInstanceId === null
         ? null
         : { instance_id: record.scheduleInstanceId, run_id: record.scheduleRunId },
-    expires_at: null,
+    expires_at: expiresAt === null ? null : toRfc3339(expiresAt),
     downtime_ms: record.downtimeMs,
   };
 }
