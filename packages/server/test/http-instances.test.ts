@@ -286,6 +286,16 @@ describe('GET /instances/{id}/wait', () => {
     expect((await timedOut).data).toEqual({ state: 'Stopped', state_error: null, timed_out: true });
   });
 
+  it('explains that Initializing, in the spec for hypeman, is never reached here', async () => {
+    const server = await sdkServer();
+    const { id } = await create(server, 'web-1');
+    const { error, response } = await server.client.GET('/instances/{id}/wait', {
+      params: { path: { id }, query: { state: 'Initializing' } },
+    });
+    expect(response.status).toBe(400);
+    expect(error?.message).toMatch(/never reports state Initializing .* wait for Running/);
+  });
+
   it('stops waiting when the client goes away, without logging an error', async () => {
     const logged: string[] = [];
     const logger = pino({ level: 'debug' }, { write: (line: string) => logged.push(line) });

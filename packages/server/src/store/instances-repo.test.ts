@@ -61,13 +61,18 @@ describe('InstancesRepo', () => {
     expect(() => repo.insert(instance('x', { image: 'nope' }))).toThrow(/FOREIGN KEY/);
   });
 
-  it('finds ids by prefix, treating LIKE wildcards literally', () => {
+  it('finds ids by prefix, case-sensitively, treating wildcards literally', () => {
     repo.insert(instance('abc1'));
     repo.insert(instance('abc2'));
     repo.insert(instance('a_c3'));
+    repo.insert(instance('a*[?5'));
     expect(repo.findByIdPrefix('abc').map((i) => i.id)).toEqual(['abc1', 'abc2']);
+    expect(repo.findByIdPrefix('ABC')).toEqual([]);
     expect(repo.findByIdPrefix('a_').map((i) => i.id)).toEqual(['a_c3']);
-    expect(repo.findByIdPrefix('%')).toEqual([]);
+    expect(repo.findByIdPrefix('a*[?').map((i) => i.id)).toEqual(['a*[?5']);
+    for (const wildcard of ['%', '*', '?', '[a]', '_']) {
+      expect(repo.findByIdPrefix(wildcard)).toEqual([]);
+    }
   });
 
   it('patches the given fields and serialises JSON columns', () => {

@@ -115,7 +115,8 @@ export class InstancesRepo {
       get: db.prepare<[string], InstanceRow>('SELECT * FROM instances WHERE id = ?'),
       byName: db.prepare<[string], InstanceRow>('SELECT * FROM instances WHERE name = ?'),
       byPrefix: db.prepare<[string, number], InstanceRow>(
-        `SELECT * FROM instances WHERE id LIKE ? ESCAPE '\\' ORDER BY seq LIMIT ?`,
+        // GLOB, not LIKE: ids are case-sensitive, and LIKE ignores ASCII case.
+        'SELECT * FROM instances WHERE id GLOB ? ORDER BY seq LIMIT ?',
       ),
       all: db.prepare<[], InstanceRow>('SELECT * FROM instances ORDER BY seq'),
       delete: db.prepare<[string]>('DELETE FROM instances WHERE id = ?'),
@@ -143,8 +144,9 @@ export class InstancesRepo {
 
   /** Up to `limit` instances whose id starts with `prefix`, oldest first. */
   findByIdPrefix(prefix: string, limit = 2): InstanceRecord[] {
-    const escaped = prefix.replace(/[\\%_]/g, (c) => `\\${c}`);
-    return this.stmts.byPrefix.all(`${escaped}%`, limit).map(fromRow);
+    // GLOB's wildcards match themselves inside brackets.
+    const escaped = prefix.replace(/[*?[]/g, (c) => `[${c}]`);
+    return this.stmts.byPrefix.all(`${escaped}*`, limit).map(fromRow);
   }
 
   all(): InstanceRecord[] {

@@ -31,6 +31,12 @@ export async function waitForState(
   input: WaitInput,
 ): Promise<WaitResult> {
   const target = INSTANCE_STATES.find((s) => s === input.state);
+  if (input.state === 'Initializing') {
+    // In hypeman's set of states, but vmkeep's guests go from Created straight to Running.
+    throw new InvalidRequestError(
+      'vmkeep never reports state Initializing (a guest goes from Created to Running); wait for Running',
+    );
+  }
   if (!target) {
     throw new InvalidRequestError(
       `state "${input.state}" is not an instance state; use one of ${INSTANCE_STATES.join(', ')}`,

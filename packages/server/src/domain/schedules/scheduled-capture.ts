@@ -69,7 +69,7 @@ export async function captureScheduled(
         if (attempt === names.length - 1) {
           throw new Error(
             `every name from ${names[0]} to ${name} is taken on this instance (${error.message}); ` +
-              'rename those snapshots or change name_prefix',
+              'delete some of those snapshots or change name_prefix',
           );
         }
       }
