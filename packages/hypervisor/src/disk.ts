@@ -95,6 +95,22 @@ export async function flattenCopy(
   ]);
 }
 
+/**
+ * Copies a file as `cp --reflink=auto --sparse=always` does: an O(1) clone on XFS or btrfs,
+ * elsewhere a full copy that keeps holes as holes, so a mostly empty raw disk stays small
+ * (Node's `copyFile` writes every zero). Any format; nothing is probed or converted.
+ */
+export async function copySparse(src: string, dest: string, signal?: AbortSignal): Promise<void> {
+  try {
+    await run('cp', ['--reflink=auto', '--sparse=always', '--', src, dest], { signal });
+  } catch (err) {
+    const stderr = (err as { stderr?: string }).stderr?.trim();
+    throw new Error(`copying ${src} to ${dest} failed${stderr ? `: ${stderr}` : ''}`, {
+      cause: err,
+    });
+  }
+}
+
 /** What `qemu-img info` says about `path`. */
 export async function diskInfo(
   path: string,

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, open, readFile, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -52,12 +52,31 @@ describe('images', () => {
     [{ kernel_path: '/no/such/kernel' }, /kernel_path \/no\/such\/kernel does not exist/],
     [{ kernel_path: '/tmp' }, /kernel_path \/tmp is not a regular file/],
     [{ initrd_path: '/no/initrd' }, /initrd_path \/no\/initrd does not exist/],
+    [{ kernel_path: '/proc/self/environ' }, /kernel_path \/proc\/self\/environ is empty/],
   ])('refuses %o with 400', async (overrides, message) => {
     const input = { name: 'custom', kernel_path: join(h.hostDir, 'vmlinuz'), ...overrides };
     const error = await h.images.create(input).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(InvalidRequestError);
     expect((error as Error).message).toMatch(message);
     expect(await entries(h.ctx.paths.images)).toEqual(['default']);
+  });
+
+  it('copies a sparse root disk without filling its holes', async () => {
+    const disk = join(h.hostDir, 'rootfs.raw');
+    await writeFile(disk, 'data at the start');
+    await truncate(disk, 1024 ** 3);
+    const image = await h.images.create({
+      name: 'sparse',
+      kernel_path: join(h.hostDir, 'vmlinuz'),
+      disk_path: disk,
+    });
+    const copy = await stat(image.diskPath!);
+    expect(copy.size).toBe(1024 ** 3);
+    expect(copy.blocks * 512).toBeLessThan(1024 ** 2);
+    const head = Buffer.alloc(17);
+    const file = await open(image.diskPath!);
+    await file.read(head, 0, 17, 0).finally(() => file.close());
+    expect(head.toString()).toBe('data at the start');
   });
 
   it('refuses a disk that is not a disk image', async () => {

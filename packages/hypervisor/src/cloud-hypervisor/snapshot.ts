@@ -7,6 +7,7 @@
  */
 import { readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { copySparse } from '../disk.js';
 import type { Logger } from '../logger.js';
 import type {
   PowerState,
@@ -17,7 +18,6 @@ import type {
 } from '../types.js';
 import { ResumeAfterSnapshotError } from '../types.js';
 import type { CloudHypervisorApi } from './api-client.js';
-import { copyDiskImage } from './disk-copy.js';
 
 /** What a snapshot needs to know about the VM it captures. */
 export interface SnapshotTarget {
@@ -146,7 +146,7 @@ async function copyDisks(spec: VmSpec, dir: string, signal?: AbortSignal): Promi
   for (const disk of spec.disks) {
     signal?.throwIfAborted();
     const path = `disk-${disk.id}.${disk.format}`;
-    await copyDiskImage(disk.path, join(dir, path), signal);
+    await copySparse(disk.path, join(dir, path), signal);
     files.push({ role: 'disk', path, bytes: (await stat(join(dir, path))).size, diskId: disk.id });
   }
   return files;

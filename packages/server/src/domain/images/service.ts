@@ -211,6 +211,8 @@ async function checkHostFile(field: string, path: string): Promise<string> {
     throw new InvalidRequestError(`${field} ${path} does not exist`);
   }
   if (!info.isFile()) throw new InvalidRequestError(`${field} ${path} is not a regular file`);
+  // Files under /proc and /sys say size 0 whatever they hold; neither is a boot file.
+  if (info.size === 0) throw new InvalidRequestError(`${field} ${path} is empty`);
   try {
     await access(path, constants.R_OK);
   } catch {

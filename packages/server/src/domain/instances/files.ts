@@ -2,16 +2,19 @@
  * File operations the domain performs on payloads, behind an interface so tests can make one
  * fail (a payload that cannot be removed, a copy that runs out of space).
  */
-import { constants } from 'node:fs';
-import { copyFile, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { copySparse } from '@vmkeep/hypervisor';
 
 /** File operations on payloads; tests override them to inject storage faults. */
 export interface FileOps {
   /** Removes a directory tree; succeeds if it is already gone. */
   removeDir(path: string): Promise<void>;
   rename(from: string, to: string): Promise<void>;
-  /** Copies one file, as a reflink where the filesystem can (XFS, btrfs), else in full. */
+  /**
+   * Copies one file, as a reflink where the filesystem can (XFS, btrfs), else in full with
+   * its holes kept.
+   */
   copyFile(from: string, to: string): Promise<void>;
 }
 
@@ -19,8 +22,7 @@ export interface FileOps {
 export const nodeFileOps: FileOps = {
   removeDir: (path) => rm(path, { recursive: true, force: true }),
   rename: (from, to) => rename(from, to),
-  // COPYFILE_FICLONE tries a reflink and falls back to a plain copy where there is none.
-  copyFile: (from, to) => copyFile(from, to, constants.COPYFILE_FICLONE),
+  copyFile: (from, to) => copySparse(from, to),
 };
 
 /** True if `path` exists (any type). */
