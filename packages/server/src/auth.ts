@@ -90,6 +90,8 @@ export function createAuthenticator(secret: Uint8Array, now: () => number) {
       await jwtVerify(token, await key, {
         algorithms: [ALGORITHM],
         currentDate: new Date(now()),
+        // A token without an expiry would be a key to the server for ever.
+        requiredClaims: ['exp'],
       });
     } catch {
       // jose's reason (expired, bad signature, malformed) is deliberately not echoed.

@@ -2,7 +2,7 @@ import { mkdtemp, readFile, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { operationTable } from '@vmkeep/api';
-import { jwtVerify } from 'jose';
+import { jwtVerify, SignJWT } from 'jose';
 import { afterEach, describe, expect, it } from 'vitest';
 import { JWT_SECRET_FILE, resolveJwtSecret, signToken } from '../src/auth.js';
 import { closeTestApps, type ManualClock, TEST_SECRET, testApp } from './foundation-app.js';
@@ -57,6 +57,13 @@ describe('bearer authentication', () => {
       [
         'expired',
         `Bearer ${await signToken(TEST_SECRET, { ttlMs: 60_000, nowMs: now - 120_000 })}`,
+      ],
+      [
+        'no expiry',
+        `Bearer ${await new SignJWT({})
+          .setProtectedHeader({ alg: 'HS256' })
+          .setIssuedAt(Math.floor(now / 1000))
+          .sign(TEST_SECRET)}`,
       ],
     ];
     for (const op of secured) {
