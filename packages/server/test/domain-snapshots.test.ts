@@ -165,20 +165,24 @@ describe('names and tags', () => {
     expect(h.snapshots.listScheduled(a.id).map((s) => s.id)).toEqual([second.id, first.id]);
   });
 
-  it('lets a scheduled capture carry the reserved tags it writes anyway, and no other caller', async () => {
+  it('writes the provenance tags from the server-side provenance only, never from a caller', async () => {
     const a = await running();
-    const tags = {
+    const spoofed = {
       'hypeman.scheduled': 'true',
       'hypeman.schedule_instance_id': 'spoofed',
       env: 'x',
     };
-    await expect(h.snapshots.create('web', { tags })).rejects.toBeInstanceOf(InvalidRequestError);
+    const provenance = { scheduleInstanceId: a.id, scheduleRunId: 'r1' };
+    await expect(h.snapshots.create('web', { tags: spoofed })).rejects.toBeInstanceOf(
+      InvalidRequestError,
+    );
+    await expect(
+      h.snapshots.create('web', { tags: spoofed }, { provenance }),
+    ).rejects.toBeInstanceOf(InvalidRequestError);
     const scheduled = await h.snapshots.create(
       'web',
-      { name: 'scheduled-1', tags },
-      {
-        provenance: { scheduleInstanceId: a.id, scheduleRunId: 'r1' },
-      },
+      { name: 'scheduled-1', tags: { env: 'x' } },
+      { provenance },
     );
     expect(scheduled.tags).toEqual({
       'hypeman.scheduled': 'true',

@@ -103,10 +103,13 @@ describe('BB-29: concurrent operations on one instance', () => {
     // The first capture stays in flight until the clock moves, so the others meet it.
     server.driver.faults.inject('snapshot', { delayMs: 1_000 }, { match: id });
     const answers: Answer[] = [];
+    const sleepers = server.clock.pendingTimers;
 
+    // Time moves only once the capture sleeps on the clock (moved earlier, its delay would
+    // never end) and another request has met the busy instance.
     const all = fireAll(server, id, answers);
     const deadline = Date.now() + 5_000;
-    while (!answers.some((a) => a.code === 'conflict')) {
+    while (server.clock.pendingTimers <= sleepers || !answers.some((a) => a.code === 'conflict')) {
       if (Date.now() > deadline) throw new Error('no request met the busy instance');
       await new Promise((resolve) => setTimeout(resolve, 2));
     }

@@ -16,6 +16,7 @@ import type {
   ScheduledSnapshot,
   SnapshotPort,
 } from '../../src/domain/schedules/ports.js';
+import { SCHEDULE_INSTANCE_TAG, SCHEDULED_TAG } from '../../src/domain/tags.js';
 import type { FakeClock } from './fake-clock.js';
 
 export class FakeInstances implements InstancePort {
@@ -122,7 +123,11 @@ export class FakeSnapshots implements SnapshotPort {
       const snapshot = this.store({
         instanceId,
         name: req.name,
-        tags: req.tags,
+        tags: {
+          ...req.tags,
+          [SCHEDULED_TAG]: 'true',
+          [SCHEDULE_INSTANCE_TAG]: opts.provenance.scheduleInstanceId,
+        },
         kind,
         schedule: { instance_id: opts.provenance.scheduleInstanceId },
         scheduleRunId: opts.provenance.scheduleRunId,

@@ -3,6 +3,7 @@
  * failure is a 400 `invalid_request` that names the field and says what would be accepted.
  */
 import { InvalidRequestError } from '../errors.js';
+import { RESERVED_TAG_PREFIXES, TAG_CHARSET, TAG_LIMITS } from '../tags.js';
 
 /** Instance and snapshot names (hypeman's rule): lowercase letters, digits, inner dashes. */
 export const NAME_PATTERN = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/;
@@ -21,12 +22,6 @@ export function validateName(field: string, name: unknown): string {
   }
   return name;
 }
-
-/** Tag limits (hypeman lib/tags): at most 50 pairs, keys 1–128 and values ≤ 256 characters. */
-export const TAG_LIMITS = { maxEntries: 50, maxKeyLength: 128, maxValueLength: 256 };
-const TAG_CHARSET = /^[A-Za-z0-9 _.:/=+@-]*$/;
-/** Keys under these prefixes carry server-side provenance; users may not write them. */
-export const RESERVED_TAG_PREFIXES = ['hypeman.', 'vmkeep.'];
 
 /**
  * Checks tags; returns a copy. Reserved prefixes are refused unless `allowReserved` (set only

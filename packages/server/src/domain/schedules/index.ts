@@ -3,6 +3,8 @@
  * scheduler that runs schedules, and the pure rules (durations, cadence, retention, naming)
  * they share with previews and tests. The server wires the ports in `ports.ts`.
  */
+
+export { RESERVED_TAG_PREFIXES, SCHEDULE_INSTANCE_TAG, SCHEDULED_TAG } from '../tags.js';
 export { cadenceJitterNs, initialNextRunAt, nextRunAt } from './cadence.js';
 export { formatDuration, InvalidDurationError, parseDuration } from './duration.js';
 export { buildSnapshotName, DEFAULT_NAME_PREFIX, MAX_NAME_PREFIX_LENGTH } from './naming.js';
@@ -27,7 +29,6 @@ export {
   toScheduleView,
 } from './schedule-service.js';
 export { type RunRecord, type ScheduleRecord, ScheduleStore } from './schedule-store.js';
-export { RESERVED_TAG_PREFIXES, validateScheduleBody } from './schedule-validation.js';
-export { SCHEDULE_INSTANCE_TAG, SCHEDULED_TAG } from './scheduled-capture.js';
+export { validateScheduleBody } from './schedule-validation.js';
 export { INTERRUPTED_ERROR, Scheduler, type SchedulerOptions } from './scheduler.js';
 export type { CrashPoint, SchedulerEventMap } from './scheduler-events.js';

@@ -6,6 +6,7 @@
  * `invalid_request` naming the field; nothing a client sends gets past here malformed.
  */
 import { InvalidRequestError } from '../errors.js';
+import { MAX_SCHEDULE_METADATA, RESERVED_TAG_PREFIXES, TAG_CHARSET, TAG_LIMITS } from '../tags.js';
 import { formatDuration, InvalidDurationError, parseDuration } from './duration.js';
 import { MAX_NAME_PREFIX_LENGTH, NAME_PATTERN } from './naming.js';
 
@@ -18,15 +19,6 @@ export interface ScheduleConfig {
   maxCount: number;
   maxAgeNs: bigint;
 }
-
-/** Tag keys users may not set: they mark provenance on scheduled snapshots. */
-export const RESERVED_TAG_PREFIXES = ['hypeman.', 'vmkeep.'] as const;
-
-/** A snapshot holds 50 tags; a scheduled one spends two on `hypeman.scheduled` and its instance. */
-const MAX_TAGS = 48;
-const MAX_TAG_KEY_LENGTH = 128;
-const MAX_TAG_VALUE_LENGTH = 256;
-const TAG_CHARSET = /^[A-Za-z0-9 _.:/=+@-]*$/;
 
 /**
  * The largest `max_count`: a year of one-minute snapshots fits, and the number stays exact in
@@ -118,26 +110,26 @@ export function validateScheduleBody(body: unknown, minIntervalNs: bigint): Sche
  */
 export function checkMetadata(tags: Record<string, string>): void {
   const entries = Object.entries(tags);
-  if (entries.length > MAX_TAGS) {
+  if (entries.length > MAX_SCHEDULE_METADATA) {
     throw invalid(
       'metadata',
-      `invalid request: metadata has ${entries.length} keys; at most ${MAX_TAGS} are allowed ` +
+      `invalid request: metadata has ${entries.length} keys; at most ${MAX_SCHEDULE_METADATA} are allowed ` +
         '(each scheduled snapshot also carries the two hypeman.* tags)',
     );
   }
   for (const [key, value] of entries) {
-    if (key.length < 1 || key.length > MAX_TAG_KEY_LENGTH || !TAG_CHARSET.test(key)) {
+    if (key.length < 1 || key.length > TAG_LIMITS.maxKeyLength || !TAG_CHARSET.test(key)) {
       throw invalid(
         'metadata',
-        `invalid request: metadata key ${JSON.stringify(key)} must be 1-${MAX_TAG_KEY_LENGTH} ` +
+        `invalid request: metadata key ${JSON.stringify(key)} must be 1-${TAG_LIMITS.maxKeyLength} ` +
           'characters from letters, digits, space and _.:/=+@-',
       );
     }
-    if (value.length > MAX_TAG_VALUE_LENGTH || !TAG_CHARSET.test(value)) {
+    if (value.length > TAG_LIMITS.maxValueLength || !TAG_CHARSET.test(value)) {
       throw invalid(
         'metadata',
         `invalid request: metadata value of ${JSON.stringify(key)} must be at most ` +
-          `${MAX_TAG_VALUE_LENGTH} characters from letters, digits, space and _.:/=+@-`,
+          `${TAG_LIMITS.maxValueLength} characters from letters, digits, space and _.:/=+@-`,
       );
     }
     const reserved = RESERVED_TAG_PREFIXES.find((prefix) => key.startsWith(prefix));

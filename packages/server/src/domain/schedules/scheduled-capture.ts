@@ -9,8 +9,6 @@ import type { SchedulerLogger, SnapshotPort } from './ports.js';
 import type { ScheduleRecord } from './schedule-store.js';
 
 /** Tags that mark a scheduled snapshot, written after the user's metadata so they win. */
-export const SCHEDULED_TAG = 'hypeman.scheduled';
-export const SCHEDULE_INSTANCE_TAG = 'hypeman.schedule_instance_id';
 
 export interface CaptureDeps {
   clock: Clock;
@@ -32,11 +30,8 @@ export async function captureScheduled(
   runId: string,
   runTime: number,
 ): Promise<string> {
-  const tags = {
-    ...schedule.metadata,
-    [SCHEDULED_TAG]: 'true',
-    [SCHEDULE_INSTANCE_TAG]: schedule.instanceId,
-  };
+  // The snapshot service adds the provenance tags from `provenance`.
+  const tags = { ...schedule.metadata };
   const provenance = { scheduleInstanceId: schedule.instanceId, scheduleRunId: runId };
   const abort = new AbortController();
   const deadline = new AbortController();

@@ -30,6 +30,7 @@ import {
   type SnapshotKind,
 } from '../instances/state.js';
 import { validateName, validateTags } from '../instances/validation.js';
+import { SCHEDULE_INSTANCE_TAG, SCHEDULED_TAG } from '../tags.js';
 import { type Capture, capture } from './capture.js';
 
 /** The body of `POST /instances/{id}/snapshots`. */
@@ -57,11 +58,6 @@ export interface CreateSnapshotOptions {
   lock?: 'wait' | 'fail';
 }
 
-/** Tags the server writes on scheduled snapshots, as hypeman does. */
-export const SCHEDULED_TAG = 'hypeman.scheduled';
-/** Tag naming the instance whose schedule took a snapshot. */
-export const SCHEDULE_INSTANCE_TAG = 'hypeman.schedule_instance_id';
-
 /** Takes a snapshot of an instance; see the module doc for the steps. */
 export async function createSnapshot(
   ctx: DomainContext,
@@ -72,9 +68,8 @@ export async function createSnapshot(
   const requestedKind = validateKind(input.kind);
   const name =
     input.name === undefined || input.name === null ? null : validateName('name', input.name);
-  // A scheduled capture is the server's own call: its tags may carry the reserved keys
-  // (the scheduler writes them too); the provenance ones are set from `provenance` regardless.
-  const tags = validateTags('tags', input.tags, { allowReserved: opts.provenance !== undefined });
+  // The provenance tags are written here, and only here, from the server-side provenance.
+  const tags = validateTags('tags', input.tags);
   if (opts.provenance) {
     tags[SCHEDULED_TAG] = 'true';
     tags[SCHEDULE_INSTANCE_TAG] = opts.provenance.scheduleInstanceId;

@@ -6,7 +6,8 @@
 import type { SnapshotRecord } from '../../store/snapshots-repo.js';
 import { InvalidRequestError } from '../errors.js';
 import type { DomainContext } from '../instances/context.js';
-import { RESERVED_TAG_PREFIXES, TAG_LIMITS, validateTags } from '../instances/validation.js';
+import { validateTags } from '../instances/validation.js';
+import { isReservedTag, TAG_LIMITS } from '../tags.js';
 import { requireSnapshot, snapshotKey } from './lookup.js';
 
 /** The body of `PATCH /snapshots/{sid}`. */
@@ -31,9 +32,7 @@ export async function patchSnapshot(
     const patch: Parameters<typeof ctx.repos.snapshots.update>[1] = {};
     if (input.pinned !== undefined) patch.pinned = input.pinned;
     if (userTags) {
-      const serverTags = Object.entries(snapshot.tags).filter(([key]) =>
-        RESERVED_TAG_PREFIXES.some((p) => key.startsWith(p)),
-      );
+      const serverTags = Object.entries(snapshot.tags).filter(([key]) => isReservedTag(key));
       const room = TAG_LIMITS.maxEntries - serverTags.length;
       if (Object.keys(userTags).length > room) {
         throw new InvalidRequestError(
