@@ -3,53 +3,23 @@
  * hypervisor off, the project's default image) behind the real app on a real socket, driven
  * through the generated SDK. One guest runs at a time (two cores), in real time.
  */
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
+import { readdir } from 'node:fs/promises';
 import { join, relative } from 'node:path';
-import { serve } from '@hono/node-server';
 import { createClient, type VmkeepClient } from '@vmkeep/sdk';
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApp } from '../src/app.js';
-import { signToken } from '../src/auth.js';
-import { loadConfig } from '../src/config.js';
-import { systemClock } from '../src/domain/clock.js';
-import { capabilitiesOf, createServices, type Services } from '../src/services.js';
+import type { Services } from '../src/services.js';
+import { type LiveServer, startLiveServer } from './support/http-live-server.js';
 
-const SECRET = new TextEncoder().encode('e2e-qemu-lifecycle-secret-0123456789');
 const TICK = /^tick (\d+) uptime=\S+ boot_id=(\S+)$/;
 
-let root: string;
+let server: LiveServer;
 let services: Services;
-let server: ReturnType<typeof serve>;
 let client: VmkeepClient;
 
 beforeAll(async () => {
-  root = await mkdtemp(join(tmpdir(), 'vmkeep-e2e-qemu-'));
-  const config = loadConfig({
-    ...process.env,
-    VMKEEP_DATA_DIR: join(root, 'data'),
-    VMKEEP_MOCK_HYPERVISOR: '0',
-  });
-  const logger = pino({ level: 'silent' });
-  services = await createServices({ config, logger, clock: systemClock });
-  const app = createApp({
-    config,
-    logger,
-    clock: systemClock,
-    jwtSecret: SECRET,
-    capabilities: capabilitiesOf(services.drivers),
-    services,
-  });
-  server = await new Promise((resolve) => {
-    const s = serve({ fetch: app.fetch, hostname: '127.0.0.1', port: 0 }, () => resolve(s));
-  });
-  const { port } = server.address() as AddressInfo;
-  client = createClient({
-    baseUrl: `http://127.0.0.1:${port}`,
-    token: await signToken(SECRET, { ttlMs: 3_600_000 }),
-  });
+  server = await startLiveServer({ env: { VMKEEP_MOCK_HYPERVISOR: '0' } });
+  services = server.services;
+  client = createClient({ baseUrl: server.baseUrl, token: server.token });
 }, 120_000);
 
 afterAll(async () => {
@@ -58,9 +28,7 @@ afterAll(async () => {
     services.domain.runtime.take(id);
     await vm.kill().catch(() => undefined);
   }
-  await services?.close();
-  await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
-  await rm(root, { recursive: true, force: true });
+  await server?.close();
 }, 60_000);
 
 interface Tick {

@@ -4,59 +4,30 @@
  * restore. Each answers with a declared 4xx, QEMU's own reason and what to do, and leaves no
  * half-created record, no QEMU process and no stray files. One guest runs at a time.
  */
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import type { AddressInfo } from 'node:net';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { serve } from '@hono/node-server';
 import { requireDefaultGuestImage } from '@vmkeep/hypervisor';
 import { createClient, type VmkeepClient } from '@vmkeep/sdk';
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApp } from '../src/app.js';
-import { signToken } from '../src/auth.js';
-import { loadConfig } from '../src/config.js';
-import { systemClock } from '../src/domain/clock.js';
 import { instanceKey } from '../src/domain/instances/resolve.js';
-import { capabilitiesOf, createServices, type Services } from '../src/services.js';
-
-const SECRET = new TextEncoder().encode('http-hypervisor-failures-secret-0123456789');
+import type { Services } from '../src/services.js';
+import { type LiveServer, startLiveServer } from './support/http-live-server.js';
 
 let root: string;
 let host: string;
+let server: LiveServer;
 let services: Services;
-let server: ReturnType<typeof serve>;
 let client: VmkeepClient;
 
 beforeAll(async () => {
-  root = await mkdtemp(join(tmpdir(), 'vmkeep-h10-'));
-  host = join(root, 'host');
-  const config = loadConfig({
-    ...process.env,
-    VMKEEP_DATA_DIR: join(root, 'data'),
-    VMKEEP_MOCK_HYPERVISOR: '0',
-  });
-  const logger = pino({ level: 'silent' });
-  services = await createServices({ config, logger, clock: systemClock });
+  server = await startLiveServer({ env: { VMKEEP_MOCK_HYPERVISOR: '0' } });
+  services = server.services;
+  root = server.config.dataDir;
   // The guests here never finish booting before they are stopped: no power button to wait for.
   services.domain.settings.stopTimeoutMs = 500;
-  const app = createApp({
-    config,
-    logger,
-    clock: systemClock,
-    jwtSecret: SECRET,
-    capabilities: capabilitiesOf(services.drivers),
-    services,
-  });
-  server = await new Promise((resolve) => {
-    const s = serve({ fetch: app.fetch, hostname: '127.0.0.1', port: 0 }, () => resolve(s));
-  });
-  const { port } = server.address() as AddressInfo;
-  client = createClient({
-    baseUrl: `http://127.0.0.1:${port}`,
-    token: await signToken(SECRET, { ttlMs: 3_600_000 }),
-  });
-  await mkdir(host);
+  client = createClient({ baseUrl: server.baseUrl, token: server.token });
+  host = await mkdtemp(join(tmpdir(), 'vmkeep-h10-host-'));
 }, 120_000);
 
 afterAll(async () => {
@@ -65,9 +36,8 @@ afterAll(async () => {
     await vm.kill().catch(() => undefined);
   }
   for (const pid of await qemuPids()) process.kill(pid, 'SIGKILL');
-  await services?.close();
-  await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
-  await rm(root, { recursive: true, force: true });
+  await server?.close();
+  if (host) await rm(host, { recursive: true, force: true });
 }, 60_000);
 
 /** The default guest's kernel, as bytes. */
