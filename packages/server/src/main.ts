@@ -47,6 +47,16 @@ async function main(): Promise<void> {
     });
   });
 
+  // A port already taken: say so plainly, and let go of the guests and the data dir.
+  server.once('error', (error: NodeJS.ErrnoException) => {
+    const why =
+      error.code === 'EADDRINUSE'
+        ? `${config.host}:${config.port} is already in use; set VMKEEP_PORT to another port`
+        : `cannot listen on ${config.host}:${config.port}: ${error.message}`;
+    process.stderr.write(`vmkeep: ${why}\n`);
+    void services.close().finally(() => process.exit(1));
+  });
+
   let stopping = false;
   const stop = async (signal: NodeJS.Signals) => {
     if (stopping) return;

@@ -25,6 +25,7 @@ import { ScheduleStore } from './domain/schedules/schedule-store.js';
 import { Scheduler } from './domain/schedules/scheduler.js';
 import { SnapshotService } from './domain/snapshots/service.js';
 import { instancePort, scheduledExpiry, snapshotPort } from './schedule-ports.js';
+import { lockDataDir } from './store/data-dir-lock.js';
 import { type Db, openDatabase } from './store/db.js';
 
 /** The domain services routes call, and what `main` needs to stop them. */
@@ -82,6 +83,18 @@ export function defaultDrivers(
 
 /** Opens the data dir, reconciles it with what is on disk and running, starts the scheduler. */
 export async function createServices(opts: ServiceOptions): Promise<Services> {
+  // 0. Claim the data dir before touching it: a second server would reconcile the first's
+  //    live guests and unfinished snapshots away.
+  const unlock = lockDataDir(opts.config.dataDir);
+  try {
+    return await openServices(opts, unlock);
+  } catch (error) {
+    unlock();
+    throw error;
+  }
+}
+
+async function openServices(opts: ServiceOptions, unlock: () => void): Promise<Services> {
   const { config, logger, clock } = opts;
 
   // 1. The database and the domain over it.
@@ -157,6 +170,7 @@ export async function createServices(opts: ServiceOptions): Promise<Services> {
       guests.kept = await instances.detachAll();
       domain.close();
       db.close();
+      unlock();
       return guests;
     },
   };

@@ -165,7 +165,8 @@ describe('a real QEMU guest over HTTP', () => {
       (f) =>
         !f.startsWith(`snapshots/${snapshotId}/`) &&
         !f.startsWith('images/default/') &&
-        !/^vmkeep\.db(-wal|-shm)?$/.test(f),
+        // The server's own bookkeeping: its database and its claim on the data dir.
+        !/^vmkeep\.(db(-wal|-shm)?|pid)$/.test(f),
     );
     expect(stray).toEqual([]);
     expect(left.some((f) => f.startsWith(`snapshots/${snapshotId}/`))).toBe(true);
