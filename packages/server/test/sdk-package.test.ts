@@ -1,10 +1,11 @@
 /**
- * The SDK as a user gets it: `npm run build -w @vmkeep/sdk`, then `npm install <dist>` into a
- * project outside the repository (copied, not linked, so nothing resolves through the
- * workspace), run by plain Node without tsx, and compiled by `tsc` against the shipped `.d.ts`.
+ * The SDK as a user gets it, following packages/sdk/README.md: `npm run build -w @vmkeep/sdk`,
+ * then `npm install` of the tarball it packs, copied into a project outside the repository (so
+ * nothing resolves through the workspace); run by plain Node without tsx, and compiled by
+ * `tsc` against the shipped `.d.ts`.
  */
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, lstat, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -66,12 +67,14 @@ beforeAll(async () => {
     join(project, 'package.json'),
     JSON.stringify({ name: 'sdk-user', private: true, type: 'module' }),
   );
+  const { version } = JSON.parse(await readFile(join(DIST, 'package.json'), 'utf8'));
+  const tarball = join(project, 'vmkeep-sdk.tgz');
+  await copyFile(join(DIST, `vmkeep-sdk-${version}.tgz`), tarball);
   // openapi-fetch comes from npm's cache when `npm ci` has run, as in every test run here.
-  await run(
-    'npm',
-    ['install', '--install-links', '--prefer-offline', '--no-audit', '--no-fund', DIST],
-    { cwd: project, timeout: 120_000 },
-  );
+  await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', tarball], {
+    cwd: project,
+    timeout: 120_000,
+  });
   server = await startLiveServer({ mock: true, env: { VMKEEP_MOCK_HYPERVISOR: '1' } });
 }, 180_000);
 
@@ -82,6 +85,7 @@ afterAll(async () => {
 
 describe('the SDK package, installed from its build', () => {
   it('is a copy with its own dependency, not a link into the repository', async () => {
+    expect((await lstat(join(project, 'node_modules/@vmkeep/sdk'))).isSymbolicLink()).toBe(false);
     const manifest = JSON.parse(
       await readFile(join(project, 'node_modules/@vmkeep/sdk/package.json'), 'utf8'),
     );
