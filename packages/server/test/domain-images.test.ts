@@ -79,6 +79,20 @@ describe('images', () => {
     expect(head.toString()).toBe('data at the start');
   });
 
+  it('refuses a qcow2 disk that is an overlay on a file outside the image', async () => {
+    const base = join(h.hostDir, 'base.raw');
+    const overlay = join(h.hostDir, 'overlay.qcow2');
+    await writeFile(base, Buffer.alloc(1024 * 1024));
+    await run('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', base, '-F', 'raw', overlay]);
+    const input = { name: 'backed', kernel_path: join(h.hostDir, 'vmlinuz'), disk_path: overlay };
+    const error = await h.images.create(input).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InvalidRequestError);
+    expect((error as Error).message).toMatch(
+      /is an overlay on .*base\.raw; register a standalone image \(qemu-img convert -O qcow2/,
+    );
+    expect(await entries(h.ctx.paths.images)).toEqual(['default']);
+  });
+
   it('refuses a disk that is not a disk image', async () => {
     await writeFile(join(h.hostDir, 'disk.vmdk'), Buffer.from('KDMV'.padEnd(512, '\0')));
     const input = {

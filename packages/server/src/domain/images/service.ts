@@ -175,13 +175,23 @@ export class ImageService {
   }
 
   private async diskInfo(path: string) {
+    let info: Awaited<ReturnType<typeof this.ctx.disks.info>>;
     try {
-      return await this.ctx.disks.info(path);
+      info = await this.ctx.disks.info(path);
     } catch (err) {
       throw new InvalidRequestError(
         `disk_path ${path} is not a usable disk image: ${(err as Error).message}`,
       );
     }
+    // Only this one file is copied: a backing file would stay outside the data dir, so host
+    // changes would reach guests (and a guest could read any host file as its disk).
+    if (info.backingFile) {
+      throw new InvalidRequestError(
+        `disk_path ${path} is an overlay on ${info.backingFile}; register a standalone image ` +
+          `(qemu-img convert -O qcow2 ${path} standalone.qcow2)`,
+      );
+    }
+    return info;
   }
 
   /** Ids of snapshots whose source instance booted from `name`. */

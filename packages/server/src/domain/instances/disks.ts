@@ -9,6 +9,8 @@ import { createBlankDisk, createOverlay, diskInfo } from '@vmkeep/hypervisor';
 export interface DiskInfo {
   format: 'qcow2' | 'raw';
   virtualSizeBytes: number;
+  /** The file an overlay reads through to, when the image is one. */
+  backingFile?: string;
 }
 
 /** Disk creation, behind an interface so tests may replace it. */
@@ -31,7 +33,9 @@ export function qemuImgDiskOps(qemuImg?: string): DiskOps {
       if (info.format !== 'qcow2' && info.format !== 'raw') {
         throw new Error(`${path} is a ${info.format} image; vmkeep boots raw or qcow2 disks`);
       }
-      return { format: info.format, virtualSizeBytes: info.virtualSizeBytes };
+      const out: DiskInfo = { format: info.format, virtualSizeBytes: info.virtualSizeBytes };
+      if (info.backingFile) out.backingFile = info.backingFile;
+      return out;
     },
   };
 }
