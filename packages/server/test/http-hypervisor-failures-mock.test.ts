@@ -98,6 +98,25 @@ describe('hypervisor failures on the mock driver', () => {
     expect(server.driver.calls.violations(web.id)).toEqual([]);
   });
 
+  it('says a failed standby left the guest paused when its resume failed too', async () => {
+    const server = await sdkServer();
+    const web = await running(server);
+    server.driver.faults.inject('snapshot', { fail: 'disk full' });
+    server.driver.faults.inject('resume', { fail: 'stuck' });
+
+    const res = await server.client.POST('/instances/{id}/standby', {
+      params: { path: { id: web.id } },
+    });
+
+    expect(res.response.status).toBe(409);
+    expect(res.error?.message).toMatch(
+      /disk full; no state was saved, and the guest is left paused: resuming it failed too and is retried; retry the standby once it runs$/,
+    );
+    const after = await server.client.GET('/instances/{id}', { params: { path: { id: web.id } } });
+    expect(after.data).toMatchObject({ state: 'Paused' });
+    expect(after.data?.state_error).toMatch(/could not be resumed after a failed standby/);
+  });
+
   it('answers 409 conflict to a snapshot whose capture fails; no record, no payload', async () => {
     const server = await sdkServer();
     const web = await running(server);

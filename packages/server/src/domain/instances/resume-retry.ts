@@ -10,16 +10,20 @@ import type { DomainContext } from './context.js';
 import { instanceKey } from './resolve.js';
 import { updateInstance } from './update.js';
 
-/** Records the failed resume and starts the retry loop. Call while holding the instance lock. */
+/**
+ * Records the failed resume and starts the retry loop. Call while holding the instance lock.
+ * `after` names what paused the guest, for the message ("a snapshot", "a failed standby").
+ */
 export function markResumePending(
   ctx: DomainContext,
   instance: InstanceRecord,
   cause: unknown,
+  after = 'a snapshot',
 ): InstanceRecord {
   const message = cause instanceof Error ? cause.message : String(cause);
   const updated = updateInstance(ctx, instance, {
     state: 'Paused',
-    stateError: `the guest could not be resumed after a snapshot and stays paused until a retry succeeds: ${message}`,
+    stateError: `the guest could not be resumed after ${after} and stays paused until a retry succeeds: ${message}`,
   });
   rearmResumeRetry(ctx, instance.id);
   return updated;

@@ -34,26 +34,27 @@ export async function standbyInstance(
     //    the partial state goes and a guest that was running runs again.
     const wasRunning = instance.state === 'Running';
     const call = { instance, vm, action: 'standby' as const, signal: opts.signal };
-    await callDriver(
-      ctx,
-      { ...call, advice: 'no state was saved; retry the standby' },
-      async () => {
-        try {
-          if (wasRunning) await vm.pause();
-          await vm.snapshot(tmp, { includeDisks: false, signal: opts.signal });
-        } catch (err) {
-          await ctx.fs.removeDir(tmp).catch((rmErr: unknown) => {
-            log.warn({ err: rmErr, path: tmp }, 'could not remove partial standby state');
+    // callDriver reads `advice` once the call has failed, so the catch below can correct it.
+    const saving = { ...call, advice: 'no state was saved; retry the standby' };
+    await callDriver(ctx, saving, async () => {
+      try {
+        if (wasRunning) await vm.pause();
+        await vm.snapshot(tmp, { includeDisks: false, signal: opts.signal });
+      } catch (err) {
+        await ctx.fs.removeDir(tmp).catch((rmErr: unknown) => {
+          log.warn({ err: rmErr, path: tmp }, 'could not remove partial standby state');
+        });
+        if (wasRunning) {
+          await vm.resume().catch((resumeErr: unknown) => {
+            markResumePending(ctx, instance, resumeErr, 'a failed standby');
+            saving.advice =
+              'no state was saved, and the guest is left paused: resuming it failed too and ' +
+              'is retried; retry the standby once it runs';
           });
-          if (wasRunning) {
-            await vm
-              .resume()
-              .catch((resumeErr: unknown) => markResumePending(ctx, instance, resumeErr));
-          }
-          throw err;
         }
-      },
-    );
+        throw err;
+      }
+    });
 
     // 3. Put the state in place before ending the VMM: a crash in between leaves a live,
     //    paused VMM (reconcile re-attaches it) rather than a guest with its memory lost.
