@@ -212,8 +212,24 @@ describe('a guest that powers off by itself', () => {
     await eventually(() => h.instances.get(instance.id).state === 'Stopped');
     const after = h.instances.get(instance.id);
     expect(after.state).toBe('Stopped');
+    expect(after.stateError).toBeNull();
     expect(after.stoppedAt).toBe(h.clock.now());
     await expect(h.instances.start(instance.id)).resolves.toMatchObject({ state: 'Running' });
+  });
+});
+
+describe('a VMM that crashes', () => {
+  it('becomes Stopped with state_error saying how it ended, cleared by the next start', async () => {
+    const instance = await h.instances.create({ name: 'web', image: 'default' });
+    await h.driver.vm(instance.id)!.crash('out of memory');
+    await eventually(() => h.instances.get(instance.id).state === 'Stopped');
+    expect(h.instances.get(instance.id).stateError).toBe(
+      'the VMM exited with status 1 (out of memory); start the instance to boot it again',
+    );
+    await expect(h.instances.start(instance.id)).resolves.toMatchObject({
+      state: 'Running',
+      stateError: null,
+    });
   });
 });
 

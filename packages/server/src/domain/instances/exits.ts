@@ -40,12 +40,25 @@ export function recordExit(
   const instance = ctx.repos.instances.get(instanceId);
   if (!instance) return undefined;
   const log = ctx.logger.child({ instanceId, name: instance.name });
-  if (exit.code === 0) log.info({ exit }, 'guest powered off');
-  else log.warn({ exit }, 'VMM exited unexpectedly');
+  const crash = crashOf(exit);
+  if (crash) log.warn({ exit }, 'VMM exited unexpectedly');
+  else log.info({ exit }, 'guest powered off');
   return updateInstance(ctx, instance, {
     state: 'Stopped',
-    stateError: null,
+    stateError: crash,
     pid: null,
     stoppedAt: ctx.clock.now(),
   });
+}
+
+/**
+ * What a VMM's exit says went wrong, or null for a guest that powered itself off (status 0).
+ * A VMM a restarted server re-attached to is not its child: its status is unknown, and an
+ * unknown end is not called a crash.
+ */
+function crashOf(exit: VmExit): string | null {
+  if (exit.code === 0 || (exit.code === null && exit.signal === null)) return null;
+  const how = exit.signal ? `was killed by ${exit.signal}` : `exited with status ${exit.code}`;
+  const words = exit.stderrTail.trim().split('\n').at(-1)?.trim();
+  return `the VMM ${how}${words ? ` (${words})` : ''}; start the instance to boot it again`;
 }
