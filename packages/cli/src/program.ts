@@ -8,7 +8,8 @@ export function createProgram(io: CliIo): Command {
   const program = new Command('vmkeep')
     .description('vmkeep: virtual machines with scheduled snapshots')
     .option('--url <url>', 'server URL', io.env.VMKEEP_URL || 'http://127.0.0.1:8080')
-    .option('--token <token>', 'bearer token (default $VMKEEP_TOKEN)', io.env.VMKEEP_TOKEN)
+    // No default here: commander would print the token itself in --help.
+    .option('--token <token>', 'bearer token (default $VMKEEP_TOKEN)')
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
     .showHelpAfterError();
   registerToken(program, io);

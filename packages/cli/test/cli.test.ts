@@ -66,6 +66,23 @@ describe('vmkeep token', () => {
   });
 });
 
+describe('--help', () => {
+  it('names VMKEEP_TOKEN without printing the token it holds', async () => {
+    const out: string[] = [];
+    const io: CliIo = {
+      env: { VMKEEP_TOKEN: 'secret-token-value' },
+      stdout: (text) => out.push(text),
+      stderr: (text) => out.push(text),
+    };
+    await createProgram(io)
+      .exitOverride()
+      .parseAsync(['node', 'vmkeep', '--help'])
+      .catch(() => undefined);
+    expect(out.join('')).toContain('bearer token (default $VMKEEP_TOKEN)');
+    expect(out.join('')).not.toContain('secret-token-value');
+  });
+});
+
 describe('API commands', () => {
   const json = (body: unknown, status = 200) =>
     new Response(JSON.stringify(body), { status, headers: { 'Content-Type': 'application/json' } });

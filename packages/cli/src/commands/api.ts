@@ -15,9 +15,10 @@ type Result = { data?: unknown; error?: unknown; response: Response };
 
 function clientFor(command: Command, io: CliIo): VmkeepClient {
   const options = command.optsWithGlobals<ApiOptions>();
+  const token = options.token ?? io.env.VMKEEP_TOKEN;
   return createClient({
     baseUrl: options.url,
-    ...(options.token ? { token: options.token } : {}),
+    ...(token ? { token } : {}),
     ...(io.fetch ? { fetch: io.fetch } : {}),
   });
 }

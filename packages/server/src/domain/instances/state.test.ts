@@ -32,10 +32,18 @@ describe('assertTransition', () => {
     );
   });
 
-  it('lets nothing but delete touch an Unknown instance', () => {
+  it('lets nothing but delete touch an Unknown instance, and says so', () => {
     for (const verb of ['start', 'stop', 'pause', 'resume', 'standby', 'restore'] as const) {
       expect(() => assertTransition(verb, { name: 'x', state: 'Unknown' })).toThrow(
-        InvalidStateError,
+        /; its VMM cannot be reached: delete the instance$/,
+      );
+    }
+  });
+
+  it('points a start or resume of a Standby instance to restore', () => {
+    for (const verb of ['start', 'resume'] as const) {
+      expect(() => assertTransition(verb, { name: 'x', state: 'Standby' })).toThrow(
+        /; a Standby instance comes back with restore \(POST \/instances\/\{id\}\/restore\)$/,
       );
     }
   });

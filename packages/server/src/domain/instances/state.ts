@@ -57,12 +57,19 @@ export function assertTransition(
 ): void {
   const allowed = TRANSITIONS[verb].from;
   if (allowed.includes(instance.state)) return;
+  const hint = NEXT_STEP[instance.state];
   throw new InvalidStateError(
     `cannot ${verb.replace('_', ' ')} instance ${instance.name} in state ${instance.state}; ` +
-      `${verb} requires ${listStates(allowed)}`,
+      `${verb} requires ${listStates(allowed)}${hint ? `; ${hint}` : ''}`,
     { state: instance.state, allowed },
   );
 }
+
+/** What brings an instance in these states back, for refusals of the verbs that cannot. */
+const NEXT_STEP: Partial<Record<InstanceState, string>> = {
+  Standby: 'a Standby instance comes back with restore (POST /instances/{id}/restore)',
+  Unknown: 'its VMM cannot be reached: delete the instance',
+};
 
 /** The two snapshot kinds (hypeman's). */
 export const SNAPSHOT_KINDS = ['Standby', 'Stopped'] as const;
