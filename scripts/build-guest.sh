@@ -114,6 +114,9 @@ printf '%s\n' "${MODULES[@]##*/}" >"$root/lib/modules/load-order"
 cat >"$root/etc/acpi/PWRF/00000080" <<'EOF'
 #!/bin/sh
 echo 'guest: power button, powering off' >/dev/console
+# The console is a serial port that drains after write() returns; give the line time to
+# leave the UART, or a host busy enough to slow TCG never sees it.
+sleep 0.5
 poweroff -f
 EOF
 chmod 755 "$root/etc/acpi/PWRF/00000080"
@@ -136,9 +139,10 @@ for arg in $(cat /proc/cmdline); do
     noacpid) acpi=0 ;;
   esac
 done
-# acpid opens the /dev/input/event* nodes present when it starts: wait for the power button's.
+# acpid opens the /dev/input/event* nodes present when it starts: wait for the power button's
+# (up to 10 s: it takes far less, but TCG on a loaded host is slow).
 button=
-for _ in $(seq 30); do
+for _ in $(seq 100); do
   for dev in /sys/class/input/event*; do
     [ "$(cat "$dev/device/name" 2>/dev/null)" = 'Power Button' ] && button=/dev/input/${dev##*/}
   done
