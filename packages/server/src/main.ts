@@ -47,14 +47,15 @@ async function main(): Promise<void> {
     });
   });
 
-  // A port already taken: say so plainly, and let go of the guests and the data dir.
+  // A port already taken: say so plainly, and let go of the guests (never power them off: the
+  // server did not start) and of the data dir.
   server.once('error', (error: NodeJS.ErrnoException) => {
     const why =
       error.code === 'EADDRINUSE'
         ? `${config.host}:${config.port} is already in use; set VMKEEP_PORT to another port`
         : `cannot listen on ${config.host}:${config.port}: ${error.message}`;
     process.stderr.write(`vmkeep: ${why}\n`);
-    void services.close().finally(() => process.exit(1));
+    void services.close({ onExit: 'keep' }).finally(() => process.exit(1));
   });
 
   let stopping = false;

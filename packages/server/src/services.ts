@@ -38,8 +38,11 @@ export interface Services {
   schedules: ScheduleService;
   scheduler: Scheduler;
   drivers: ReadonlyMap<HypervisorKind, HypervisorDriver>;
-  /** Stops the scheduler, then keeps or shuts down guests per `VMKEEP_ON_EXIT`, then the db. */
-  close(): Promise<GuestsAtExit>;
+  /**
+   * Stops the scheduler, then keeps or shuts down guests per `VMKEEP_ON_EXIT` (or `onExit`,
+   * which overrides it), then the db.
+   */
+  close(opts?: { onExit?: ServerConfig['onExit'] }): Promise<GuestsAtExit>;
 }
 
 /** What stopping the server did to the guests. */
@@ -148,10 +151,10 @@ async function openServices(opts: ServiceOptions, unlock: () => void): Promise<S
     schedules,
     scheduler,
     drivers,
-    async close() {
+    async close(closeOpts = {}) {
       await scheduler.stop();
       const guests: GuestsAtExit = { kept: 0, stopped: 0 };
-      if (config.onExit === 'shutdown') {
+      if ((closeOpts.onExit ?? config.onExit) === 'shutdown') {
         for (const state of ['Running', 'Paused'] as const) {
           for (const instance of instances.list({ state }).items) {
             await instances.stop(instance.id).then(

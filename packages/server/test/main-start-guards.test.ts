@@ -27,7 +27,7 @@ interface Started {
   outcome: Promise<{ url: string } | { code: number | null }>;
 }
 
-function start(dataDir: string, port: string): Started {
+function start(dataDir: string, port: string, env: Record<string, string> = {}): Started {
   const child = spawn(process.execPath, ['--import', 'tsx', 'packages/server/src/main.ts'], {
     cwd: REPO,
     env: {
@@ -37,6 +37,7 @@ function start(dataDir: string, port: string): Started {
       VMKEEP_MOCK_HYPERVISOR: '1',
       VMKEEP_LOG_LEVEL: 'warn',
       JWT_SECRET: SECRET,
+      ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -54,17 +55,28 @@ function start(dataDir: string, port: string): Started {
   return { child, output: () => output, outcome };
 }
 
+/** The URL a started server listens on; fails with its output if it did not start. */
+async function urlOf(started: Started): Promise<string> {
+  const outcome = await started.outcome;
+  if (!('url' in outcome)) throw new Error(`server did not start:\n${started.output()}`);
+  return outcome.url;
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  await exited;
+}
+
+const testToken = () => signToken(new TextEncoder().encode(SECRET), { ttlMs: 3_600_000 });
+
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'vmkeep-guards-'));
   const started = start(join(root, 'data'), '0');
   first = started.child;
-  const outcome = await started.outcome;
-  if (!('url' in outcome)) throw new Error(`first server did not start:\n${started.output()}`);
-  firstUrl = outcome.url;
-  client = createClient({
-    baseUrl: firstUrl,
-    token: await signToken(new TextEncoder().encode(SECRET), { ttlMs: 3_600_000 }),
-  });
+  firstUrl = await urlOf(started);
+  client = createClient({ baseUrl: firstUrl, token: await testToken() });
   const created = await client.POST('/instances', {
     body: { name: 'keeper', image: 'default', hypervisor: 'mock' },
   });
@@ -72,11 +84,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  if (first && first.exitCode === null) {
-    const exited = new Promise((resolve) => first.once('exit', resolve));
-    first.kill('SIGTERM');
-    await exited;
-  }
+  if (first) await stop(first);
   await rm(root, { recursive: true, force: true });
 });
 
@@ -91,19 +99,32 @@ describe('npm start refuses to do harm', () => {
     expect(keeper.data).toMatchObject({ state: 'Running', state_error: null });
   }, 60_000);
 
-  it('says a taken port is taken, instead of a stack trace', async () => {
+  it('says a taken port is taken, and leaves that data dir and its guests as they were', async () => {
+    // A server on another data dir with a guest of its own, stopped with the guest kept.
+    const otherDir = join(root, 'other-data');
+    const other = start(otherDir, '0');
+    const otherUrl = await urlOf(other);
+    const otherClient = createClient({ baseUrl: otherUrl, token: await testToken() });
+    await otherClient.POST('/instances', {
+      body: { name: 'other', image: 'default', hypervisor: 'mock' },
+    });
+    await stop(other.child);
+
+    // Started again on the first server's port, with VMKEEP_ON_EXIT=shutdown: it must not
+    // power the guest off on its way out, since it never started.
     const port = new URL(firstUrl).port;
-    const other = start(join(root, 'other-data'), port);
-    expect(await other.outcome).toEqual({ code: 1 });
-    expect(other.output()).toContain(
+    const clash = start(otherDir, port, { VMKEEP_ON_EXIT: 'shutdown' });
+    expect(await clash.outcome).toEqual({ code: 1 });
+    expect(clash.output()).toContain(
       `vmkeep: 127.0.0.1:${port} is already in use; set VMKEEP_PORT to another port`,
     );
-    expect(other.output()).not.toMatch(/\n\s+at /);
-    // It let go of its own data dir: a server can start on it now.
-    const again = start(join(root, 'other-data'), '0');
-    expect(await again.outcome).toMatchObject({ url: expect.any(String) });
-    const exited = new Promise((resolve) => again.child.once('exit', resolve));
-    again.child.kill('SIGTERM');
-    await exited;
+    expect(clash.output()).not.toMatch(/\n\s+at /);
+
+    // It let go of its data dir, and the guest is still running there.
+    const again = start(otherDir, '0');
+    const againClient = createClient({ baseUrl: await urlOf(again), token: await testToken() });
+    const guest = await againClient.GET('/instances/{id}', { params: { path: { id: 'other' } } });
+    expect(guest.data).toMatchObject({ state: 'Running' });
+    await stop(again.child);
   }, 60_000);
 });
