@@ -130,30 +130,12 @@ async function reconcileInstance(
       report.reattached.push(instance.id);
       // The live VMM holds the current memory; standby state left by a crash is stale.
       await ctx.fs.removeDir(ctx.paths.standbyDir(instance.id));
-      // Paused while the record says otherwise: the pause was an operation's (a capture, a
-      // standby, a fork's restore) that the crash cut short, never the user's, so the guest
-      // runs again. If it will not, it is reported and retried like a failed resume.
-      let stateError: string | null = null;
-      if (power === 'paused' && instance.state !== 'Paused') {
-        stateError = await vm.resume().then(
-          () => null,
-          (err: unknown) =>
-            `left paused by an operation the server was cut in; resume failed: ${(err as Error).message}`,
-        );
-        ctx.logger.info(
-          { instanceId: instance.id, was: instance.state, resumed: stateError === null },
-          'guest paused by an interrupted operation',
-        );
-      }
-      const paused = power === 'paused' && (instance.state === 'Paused' || stateError !== null);
-      // A guest paused by a failed resume (state_error set) keeps its error and gets its retry.
-      stateError ??= paused && instance.state === 'Paused' ? instance.stateError : null;
-      const updated = updateInstance(ctx, instance, {
-        state: paused ? 'Paused' : 'Running',
-        pid: vm.pid,
-        stateError,
-      });
-      if (stateError) rearmResumeRetry(ctx, instance.id);
+      const after =
+        power === 'paused'
+          ? await settlePaused(ctx, instance, vm)
+          : { state: 'Running' as const, stateError: null };
+      const updated = updateInstance(ctx, instance, { ...after, pid: vm.pid });
+      if (after.stateError) rearmResumeRetry(ctx, instance.id);
       return updated;
     }
     if (vm) await vm.kill().catch(() => undefined);
@@ -170,6 +152,33 @@ async function reconcileInstance(
     pid: null,
     stoppedAt: instance.stoppedAt ?? ctx.clock.now(),
   });
+}
+
+/**
+ * The state of a re-attached VMM found paused. If the record says Paused, the user paused it
+ * (or a resume failed, and its error and retry carry on). Otherwise the pause was an
+ * operation's (a capture, a standby, a fork's restore) that the crash cut short, so the guest
+ * runs again; if it will not, it is reported and retried like a failed resume.
+ */
+async function settlePaused(
+  ctx: DomainContext,
+  instance: InstanceRecord,
+  vm: Vm,
+): Promise<{ state: 'Running' | 'Paused'; stateError: string | null }> {
+  if (instance.state === 'Paused') return { state: 'Paused', stateError: instance.stateError };
+  const log = ctx.logger.child({ instanceId: instance.id, was: instance.state });
+  try {
+    await vm.resume();
+    log.info({}, 'resumed a guest an interrupted operation had paused');
+    return { state: 'Running', stateError: null };
+  } catch (err) {
+    log.warn({ err }, 'could not resume a guest an interrupted operation had paused');
+    const reason = (err as Error).message;
+    return {
+      state: 'Paused',
+      stateError: `left paused by an operation the server was cut in; resume failed: ${reason}`,
+    };
+  }
 }
 
 function isWorkInProgress(name: string): boolean {

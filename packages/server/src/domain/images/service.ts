@@ -111,17 +111,12 @@ export class ImageService {
     });
   }
 
+  /** Counts and deletes with no await between: no boot can take the image in the meantime. */
   private dropRecordIfUnused(name: string): void {
-    const users = this.ctx.repos.instances.countByImage(name);
-    try {
-      if (users === 0) this.ctx.repos.images.delete(name);
-    } catch (err) {
-      // Another server process on this database booted an instance from it just now.
-      if ((err as { code?: string }).code !== 'SQLITE_CONSTRAINT_FOREIGNKEY') throw err;
-    }
-    if (users > 0 || this.ctx.repos.images.get(name)) {
+    if (this.ctx.repos.instances.countByImage(name) > 0) {
       throw new ConflictError(`image ${name} has just been taken into use; delete its users first`);
     }
+    this.ctx.repos.images.delete(name);
   }
 
   view(record: ImageRecord): Image {

@@ -24,14 +24,10 @@ export function validateName(field: string, name: unknown): string {
 }
 
 /**
- * Checks tags; returns a copy. Reserved prefixes are refused unless `allowReserved` (set only
- * for the server's own scheduled captures, never for client input).
+ * Checks tags; returns a copy. Reserved prefixes are refused from every caller: the server
+ * writes its provenance tags itself (see `snapshots/create.ts`).
  */
-export function validateTags(
-  field: string,
-  tags: unknown,
-  opts: { allowReserved?: boolean } = {},
-): Record<string, string> {
+export function validateTags(field: string, tags: unknown): Record<string, string> {
   if (tags === undefined || tags === null) return {};
   if (typeof tags !== 'object' || Array.isArray(tags)) {
     throw new InvalidRequestError(`${field} must be an object of string values`);
@@ -50,7 +46,7 @@ export function validateTags(
       );
     }
     const reserved = RESERVED_TAG_PREFIXES.find((p) => key.startsWith(p));
-    if (reserved && !opts.allowReserved) {
+    if (reserved) {
       throw new InvalidRequestError(
         `${field} key "${key}" uses the reserved prefix "${reserved}"; choose another key`,
       );

@@ -44,9 +44,9 @@ export interface SnapshotPort {
   /**
    * Takes the instance lock, picks the kind from the live state, writes provenance: the
    * server-side fields and hypeman's two tags (`hypeman.scheduled`, and the instance id)
-   * beside `req.tags`. Rejects
-   * with a DomainError: `invalid_state` for a state it cannot capture, `already_exists` when
-   * the name is taken on this instance. Gives up when `signal` aborts.
+   * beside `req.tags`. Rejects with a DomainError: `invalid_state` for a state it cannot
+   * capture, `already_exists` when the name is taken on this instance. Gives up when
+   * `signal` aborts.
    */
   capture(
     instanceId: string,

@@ -8,8 +8,6 @@ import { snapshotNameCandidates } from './naming.js';
 import type { SchedulerLogger, SnapshotPort } from './ports.js';
 import type { ScheduleRecord } from './schedule-store.js';
 
-/** Tags that mark a scheduled snapshot, written after the user's metadata so they win. */
-
 export interface CaptureDeps {
   clock: Clock;
   snapshots: SnapshotPort;
